@@ -1,0 +1,3 @@
+"""Slipway: deploy web apps from git onto your own servers."""
+
+__version__ = "0.1.0"

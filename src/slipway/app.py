@@ -1,0 +1,92 @@
+"""create_app(): the FastAPI app, its routers, error mapping and background loops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from slipway import __version__
+from slipway.config import Settings
+from slipway.errors import SlipwayError
+from slipway.platform import Platform, build_platform
+from slipway.server import Background
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+
+
+class BodyLimit:
+    """Refuse bodies over MAX_BODY before anything reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.limit):
+                response = JSONResponse({"error": "request body too large", "code": "too_large",
+                                         "detail": f"at most {self.limit} bytes"}, status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, platform: Platform | None = None,
+               background: bool = True) -> FastAPI:
+    settings = settings or (platform.settings if platform else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        plat = platform or build_platform(settings)
+        app.state.platform = plat
+        loops = Background(plat) if background else None
+        if loops:
+            loops.start()
+        try:
+            yield
+        finally:
+            if loops:
+                loops.stop()
+            if platform is None:
+                plat.close()
+
+    app = FastAPI(title="Slipway", version=__version__, lifespan=lifespan, docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)
+    if platform is not None:
+        app.state.platform = platform
+    app.add_middleware(BodyLimit)
+
+    @app.exception_handler(SlipwayError)
+    async def _slipway_error(_: Request, exc: SlipwayError) -> JSONResponse:
+        return JSONResponse({"error": exc.message, "code": exc.code, "detail": exc.detail},
+                            status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        return JSONResponse({"error": "invalid request", "code": "invalid", "detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "code": "http_error", "detail": None},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    from slipway.apps.api import router as apps_router
+    from slipway.auth.api import router as auth_router
+    from slipway.deploys.api import router as deploys_router
+    from slipway.web.pages import mount as mount_dashboard
+
+    app.include_router(auth_router)
+    app.include_router(apps_router)
+    app.include_router(deploys_router)
+    mount_dashboard(app)
+    return app

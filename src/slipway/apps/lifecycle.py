@@ -1,0 +1,33 @@
+"""App operations that reach beyond the database: deleting an app stops what it runs."""
+
+from __future__ import annotations
+
+import shutil
+
+from slipway import events
+from slipway.apps import service as app_service
+from slipway.db import transaction
+from slipway.deploys.models import Deploy
+from slipway.errors import Conflict
+from slipway.instances import service as instance_service
+from slipway.platform import Platform
+from slipway.routing import service as routing
+
+
+def delete(platform: Platform, name: str, *, actor: str) -> None:
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, name)
+        if app.deploy_lock is not None:
+            holder = session.get(Deploy, app.deploy_lock)
+            if holder is not None and holder.status == "running":
+                raise Conflict(f"a deploy of {name} is running (#{holder.id}); wait for it to finish")
+        app.desired_state = "stopped"  # the reconciler must not restart anything from now on
+        instances = [i.id for i in instance_service.active(session, app.id)]
+    for instance_id in instances:
+        instance_service.stop(platform, instance_id)
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, name)
+        events.emit(session, "app.deleted", actor=actor, name=name)
+        session.delete(app)
+    routing.apply(platform)
+    shutil.rmtree(platform.settings.home / "artifacts" / name, ignore_errors=True)

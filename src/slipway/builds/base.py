@@ -1,0 +1,49 @@
+"""What a build produces, and the detector interface: one detector per kind of app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    build_kind: str  # python | node | static | procfile
+    artifact_dir: Path  # self-contained directory the instances run from (or Caddy serves)
+    processes: dict[str, str] = field(default_factory=dict)  # process type -> command
+    release_command: str | None = None
+    health_path: str = "/"
+    static_root: Path | None = None  # set for static sites: served by the router, no process
+    env: dict[str, str] = field(default_factory=dict)  # runtime env the build adds (PATH, VIRTUAL_ENV…)
+
+    def to_config(self) -> dict[str, object]:
+        return {
+            "processes": self.processes,
+            "release_command": self.release_command,
+            "health_path": self.health_path,
+            "static_root": str(self.static_root) if self.static_root else None,
+            "env": self.env,
+        }
+
+
+@dataclass
+class BuildContext:
+    source_dir: Path  # fetched sources (read-only for detectors: copy into artifact_dir)
+    artifact_dir: Path  # empty directory to fill
+    cache_dir: Path  # shared across builds: dependency caches live here
+    log: Log
+    timeout: float = 900.0
+    deadline: float | None = None  # time.monotonic() value; set when the build starts (from timeout)
+
+
+class Detector(Protocol):
+    name: str
+    describes: str  # what it looks for, for the "nothing matched" message
+
+    def detect(self, source_dir: Path) -> bool: ...
+
+    def build(self, ctx: BuildContext, result: BuildResult) -> None: ...

@@ -1,0 +1,135 @@
+"""The app's own build configuration: `slipway.toml` and `Procfile`."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slipway import errors
+
+PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_PROCFILE_LINE_RE = re.compile(r"^(?P<name>[^:\s]+)\s*:\s*(?P<command>.*)$")
+_TOML_POS_RE = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+_TOML_EOF_RE = re.compile(r"^(?P<msg>.*?)\s*\(at end of document\)$")
+
+# table -> allowed keys (None: any process name)
+_SCHEMA: dict[str, set[str] | None] = {
+    "build": {"command"},
+    "processes": None,
+    "release": {"command"},
+    "health": {"path"},
+}
+
+
+@dataclass
+class AppConfig:
+    """What slipway.toml declares (every field optional)."""
+
+    build_command: str | None = None
+    processes: dict[str, str] = field(default_factory=dict)
+    release_command: str | None = None
+    health_path: str | None = None
+
+
+def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raw = str(exc)
+        m = _TOML_POS_RE.match(raw)
+        if m:
+            raise errors.BuildError(
+                f"{filename}: invalid TOML at line {m['line']}, column {m['col']}: {m['msg']}") from exc
+        m = _TOML_EOF_RE.match(raw)
+        if m:
+            lines = max(1, len(text.splitlines()))
+            raise errors.BuildError(
+                f"{filename}: invalid TOML at end of file (line {lines}): {m['msg']}") from exc
+        raise errors.BuildError(f"{filename}: invalid TOML: {raw}") from exc
+
+    unknown = sorted(set(data) - set(_SCHEMA))
+    if unknown:
+        raise errors.BuildError(
+            f"{filename}: unknown key(s) {', '.join(unknown)}; allowed tables: {', '.join(_SCHEMA)}")
+    for table, allowed in _SCHEMA.items():
+        if table in data and not isinstance(data[table], dict):
+            raise errors.BuildError(f"{filename}: '{table}' must be a table ([{table}])")
+        if allowed is not None and table in data:
+            extra = sorted(set(data[table]) - allowed)
+            if extra:
+                raise errors.BuildError(
+                    f"{filename}: unknown key(s) in [{table}]: {', '.join(f'{table}.{k}' for k in extra)}; "
+                    f"allowed: {', '.join(sorted(allowed))}")
+
+    def string(table: str, key: str) -> str | None:
+        value = data.get(table, {}).get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise errors.BuildError(f"{filename}: {table}.{key} must be a non-empty string")
+        return value.strip()
+
+    config = AppConfig(
+        build_command=string("build", "command"),
+        release_command=string("release", "command"),
+        health_path=string("health", "path"),
+    )
+    if config.health_path is not None and not config.health_path.startswith("/"):
+        raise errors.BuildError(f"{filename}: health.path must start with '/', got {config.health_path!r}")
+    for name, command in data.get("processes", {}).items():
+        if not PROCESS_NAME_RE.match(name):
+            raise errors.BuildError(
+                f"{filename}: invalid process type name {name!r} in [processes] "
+                "(letters, digits, '-' and '_')")
+        if not isinstance(command, str) or not command.strip():
+            raise errors.BuildError(f"{filename}: processes.{name} must be a non-empty command string")
+        config.processes[name] = command.strip()
+    return config
+
+
+def load_slipway_toml(directory: Path) -> AppConfig | None:
+    path = directory / "slipway.toml"
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.BuildError(f"slipway.toml is not valid UTF-8: {exc}") from exc
+    return parse_slipway_toml(text)
+
+
+def parse_procfile(text: str, *, filename: str = "Procfile") -> dict[str, str]:
+    """`name: command` lines; blank lines and `#` comments are ignored."""
+    processes: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _PROCFILE_LINE_RE.match(line)
+        if not m:
+            raise errors.BuildError(
+                f"{filename} line {number}: expected 'name: command', got {raw.strip()!r}")
+        name, command = m["name"], m["command"].strip()
+        if not PROCESS_NAME_RE.match(name):
+            raise errors.BuildError(
+                f"{filename} line {number}: invalid process type name {name!r} "
+                "(letters, digits, '-' and '_')")
+        if not command:
+            raise errors.BuildError(f"{filename} line {number}: process type '{name}' has no command")
+        if name in processes:
+            raise errors.BuildError(f"{filename} line {number}: process type '{name}' is declared twice")
+        processes[name] = command
+    return processes
+
+
+def load_procfile(directory: Path) -> dict[str, str] | None:
+    path = directory / "Procfile"
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.BuildError(f"Procfile is not valid UTF-8: {exc}") from exc
+    return parse_procfile(text)

@@ -1,0 +1,144 @@
+"""deploy, rollback, restart/stop/start, releases, ps, logs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import typer
+
+from slipway.cli.client import ApiError, Client, decode
+from slipway.cli.output import console, emit_json, errors, short, table
+
+JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
+NO_FOLLOW = typer.Option(False, "--no-follow", help="Return once queued instead of following the log.")
+
+
+def follow(name: str, deploy_id: int, *, quiet: bool = False) -> bool:
+    """Stream a deploy's log until it ends; True if it succeeded."""
+    client = Client()
+    outcome: dict = {}  # type: ignore[type-arg]
+    with console.status("queued…", spinner="dots") as status:
+        for event, data in client.events(f"/apps/{name}/deploys/{deploy_id}/stream"):
+            if event == "line":
+                line = decode(data)
+                if line.startswith("-----> "):
+                    status.update(line[7:] + "…")
+                if not quiet:
+                    console.print(line, markup=False, highlight=False)
+            elif event == "end":
+                outcome = json.loads(data)
+                break
+    if not outcome:
+        outcome = client.get(f"/apps/{name}/deploys/{deploy_id}")
+    if quiet:
+        return bool(outcome.get("status") == "succeeded")
+    if outcome.get("status") == "succeeded":
+        release = f" v{outcome['release']}" if outcome.get("release") else ""
+        console.print(f"[green]✔ {outcome['kind']} of {name}{release} succeeded[/green]")
+        return True
+    errors.print(f"[red]✘ {outcome.get('kind', 'deploy')} of {name} {outcome.get('status')}[/red]"
+                 + (f": {outcome['reason']}" if outcome.get("reason") else ""))
+    return False
+
+
+def _run(name: str, path: str, body: dict | None, no_follow: bool, json_out: bool) -> None:  # type: ignore[type-arg]
+    client = Client()
+    deploy = client.post(f"/apps/{name}{path}", json=body)
+    if json_out:
+        if not no_follow:
+            follow(name, deploy["id"], quiet=True)
+            deploy = client.get(f"/apps/{name}/deploys/{deploy['id']}")
+        emit_json(deploy)
+        raise typer.Exit(0 if no_follow or deploy["status"] == "succeeded" else 1)
+    if no_follow:
+        console.print(f"queued {deploy['kind']} #{deploy['id']} of {name}")
+        return
+    raise typer.Exit(0 if follow(name, deploy["id"]) else 1)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("deploy")
+    def deploy(name: str, commit: str = typer.Option(None, "--commit", help="Deploy this commit."),
+               no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+        """Build the branch head (or --commit) and bring it live with zero downtime."""
+        _run(name, "/deploys", {"commit": commit} if commit else None, no_follow, json_out)
+
+    @app.command("rollback")
+    def rollback(name: str, to: int = typer.Option(None, "--to", help="Release version (default: previous)."),
+                 no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+        """Run an earlier release again (no rebuild)."""
+        _run(name, "/rollback", {"version": to} if to else None, no_follow, json_out)
+
+    @app.command("restart")
+    def restart(name: str, no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+        """Replace every instance with a fresh one, with zero downtime."""
+        _run(name, "/restart", None, no_follow, json_out)
+
+    @app.command("stop")
+    def stop(name: str, no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+        """Stop every instance (the app answers 503 until started)."""
+        _run(name, "/stop", None, no_follow, json_out)
+
+    @app.command("start")
+    def start(name: str, no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+        """Start a stopped app on its live release."""
+        _run(name, "/start", None, no_follow, json_out)
+
+    @app.command("releases")
+    def releases(name: str, json_out: bool = JSON) -> None:
+        """List releases, newest first."""
+        data = Client().get(f"/apps/{name}/releases")
+        if json_out:
+            return emit_json(data)
+        for row in data:
+            row["v"] = f"v{row['version']}" + (" (live)" if row["live"] else "")
+            row["sha"] = short(row["commit"])
+            row["when"] = _when(row["created_at"])
+            row["note"] = row["description"] + (" [pruned]" if row["pruned"] else "")
+        table(data, [("v", "RELEASE"), ("kind", "KIND"), ("sha", "COMMIT"), ("build_kind", "BUILD"),
+                     ("when", "CREATED"), ("note", "DESCRIPTION")], empty=f"{name} has no releases yet")
+
+    @app.command("ps")
+    def ps(name: str, json_out: bool = JSON) -> None:
+        """List the app's instances and their state."""
+        data = Client().get(f"/apps/{name}/instances")
+        if json_out:
+            return emit_json(data)
+        for row in data:
+            row["v"] = f"v{row['release']}"
+        table(data, [("id", "INSTANCE"), ("process_type", "TYPE"), ("v", "RELEASE"), ("state", "STATE"),
+                     ("port", "PORT"), ("pid", "PID"), ("restarts", "RESTARTS"), ("last_exit", "LAST EXIT")],
+              empty=f"{name} has no running instances")
+
+    @app.command("logs")
+    def logs(name: str, follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+             lines: int = typer.Option(100, "--lines", "-n"),
+             process_type: str = typer.Option(None, "--type", help="Only this process type."),
+             json_out: bool = JSON) -> None:
+        """Print what the app's instances wrote."""
+        client = Client()
+        params: dict = {"lines": lines}  # type: ignore[type-arg]
+        if process_type:
+            params["process_type"] = process_type
+        if not follow_:
+            text = client.get(f"/apps/{name}/logs", params=params) or ""
+            if json_out:
+                return emit_json(text.splitlines())
+            console.print(text, end="", markup=False, highlight=False)
+            return
+        try:
+            for _, data in client.events(f"/apps/{name}/logs", follow=True, **params):
+                line = decode(data)
+                if json_out:
+                    print(json.dumps(line), flush=True)
+                else:
+                    console.print(line, markup=False, highlight=False)
+        except KeyboardInterrupt:
+            return
+        except ApiError:
+            raise
+
+
+def _when(value: str) -> str:
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")

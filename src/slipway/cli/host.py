@@ -1,0 +1,51 @@
+"""`slipway server` and `slipway worker`: the processes that run on the host."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import typer
+
+from slipway.config import Settings
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("server")
+    def server() -> None:
+        """Run the control plane: API, dashboard, workers, scheduler and the router (Caddy)."""
+        import uvicorn
+
+        from slipway.app import create_app
+
+        settings = Settings()
+        _logging(settings)
+        typer.echo(f"Slipway on http://{settings.listen} · apps at http://<app>.{settings.base_domain}:"
+                   f"{settings.http_port} · state in {settings.home}")
+        uvicorn.run(create_app(settings), host=settings.listen_host, port=settings.listen_port,
+                    log_level=settings.log_level.lower(), access_log=False)
+
+    @app.command("worker")
+    def worker() -> None:
+        """Run job workers only (scale mode: several of these beside `slipway server`, on PostgreSQL)."""
+        from slipway.platform import build_platform
+        from slipway.server import Background
+
+        settings = Settings()
+        _logging(settings)
+        platform = build_platform(settings)
+        background = Background(platform, workers=max(1, settings.workers), router=False)
+        background.start()
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        typer.echo(f"slipway worker: {max(1, settings.workers)} threads on {settings.db_url.split('@')[-1]}")
+        done.wait()
+        background.stop()
+        platform.close()

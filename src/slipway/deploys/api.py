@@ -1,0 +1,132 @@
+"""/api/v1/apps/{name}/deploys, releases, rollback, restart, stop, start."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+
+from slipway.apps import service as app_service
+from slipway.db import transaction
+from slipway.deploys import log as deploy_log
+from slipway.deploys import service as deploy_service
+from slipway.deploys.models import Deploy, Release
+from slipway.deploys.schemas import DeployCreate, DeployLog, DeployOut, LogLine, ReleaseOut, RollbackCreate
+from slipway.platform import Platform
+from slipway.web.deps import CurrentPrincipal, PlatformDep
+
+router = APIRouter(prefix="/api/v1/apps/{name}", tags=["deploys"])
+
+
+def deploy_out(session: Session, app_name: str, deploy: Deploy) -> DeployOut:
+    release = session.get(Release, deploy.release_id) if deploy.release_id else None
+    return DeployOut(id=deploy.id, app=app_name, kind=deploy.kind, status=deploy.status, step=deploy.step,
+                     commit=deploy.commit, release=release.version if release else None, reason=deploy.reason,
+                     created_at=deploy.created_at, started_at=deploy.started_at,
+                     finished_at=deploy.finished_at)
+
+
+def _request(platform: Platform, name: str, kind: str, actor: str, **kwargs: object) -> DeployOut:
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, name)
+        deploy = deploy_service.request(session, app, kind=kind, actor=actor, **kwargs)  # type: ignore[arg-type]
+        out = deploy_out(session, name, deploy)
+    platform.wake_workers()
+    return out
+
+
+@router.post("/deploys", response_model=DeployOut, status_code=202)
+def create_deploy(name: str, platform: PlatformDep, who: CurrentPrincipal,
+                  body: DeployCreate | None = None) -> DeployOut:
+    return _request(platform, name, "deploy", who.actor, commit=body.commit if body else None)
+
+
+@router.post("/rollback", response_model=DeployOut, status_code=202)
+def rollback(name: str, platform: PlatformDep, who: CurrentPrincipal,
+             body: RollbackCreate | None = None) -> DeployOut:
+    return _request(platform, name, "rollback", who.actor, target_version=body.version if body else None)
+
+
+@router.post("/restart", response_model=DeployOut, status_code=202)
+def restart(name: str, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
+    return _request(platform, name, "restart", who.actor)
+
+
+@router.post("/stop", response_model=DeployOut, status_code=202)
+def stop(name: str, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
+    return _request(platform, name, "stop", who.actor)
+
+
+@router.post("/start", response_model=DeployOut, status_code=202)
+def start(name: str, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
+    return _request(platform, name, "start", who.actor)
+
+
+@router.get("/deploys", response_model=list[DeployOut])
+def list_deploys(name: str, platform: PlatformDep, _: CurrentPrincipal,
+                 limit: int = Query(20, ge=1, le=200)) -> list[DeployOut]:
+    with platform.sessions() as session:
+        app = app_service.get(session, name)
+        return [deploy_out(session, name, d) for d in deploy_service.deploys(session, app, limit=limit)]
+
+
+@router.get("/deploys/{deploy_id}", response_model=DeployOut)
+def show_deploy(name: str, deploy_id: int, platform: PlatformDep, _: CurrentPrincipal) -> DeployOut:
+    with platform.sessions() as session:
+        app = app_service.get(session, name)
+        return deploy_out(session, name, deploy_service.get(session, deploy_id, app))
+
+
+def _log_page(platform: Platform, name: str, deploy_id: int, after: int) -> DeployLog:
+    with platform.sessions() as session:
+        app = app_service.get(session, name)
+        deploy = deploy_service.get(session, deploy_id, app)
+        lines = deploy_log.lines(session, deploy.id, after_id=after)
+        return DeployLog(deploy=deploy_out(session, name, deploy),
+                         lines=[LogLine(id=x.id, ts=x.ts, line=x.line) for x in lines],
+                         next_after=lines[-1].id if lines else after)
+
+
+@router.get("/deploys/{deploy_id}/log", response_model=DeployLog)
+def deploy_log_page(name: str, deploy_id: int, platform: PlatformDep, _: CurrentPrincipal,
+                    after: int = Query(0, ge=0)) -> DeployLog:
+    return _log_page(platform, name, deploy_id, after)
+
+
+@router.get("/deploys/{deploy_id}/stream")
+async def deploy_log_stream(name: str, deploy_id: int, request: Request, platform: PlatformDep,
+                            _: CurrentPrincipal, after: int = Query(0, ge=0)) -> StreamingResponse:
+    """Server-sent events: `line` events while the deploy runs, then one `end` event with the outcome."""
+    first = await run_in_threadpool(_log_page, platform, name, deploy_id, after)
+
+    async def events() -> AsyncIterator[str]:
+        page = first
+        while True:
+            for line in page.lines:
+                yield f"id: {line.id}\nevent: line\ndata: {json.dumps(line.line)}\n\n"
+            if page.deploy.status in deploy_service.FINISHED and not page.lines:
+                yield f"event: end\ndata: {page.deploy.model_dump_json()}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if not page.lines:
+                await asyncio.sleep(0.2)
+            page = await run_in_threadpool(_log_page, platform, name, deploy_id, page.next_after)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/releases", response_model=list[ReleaseOut])
+def list_releases(name: str, platform: PlatformDep, _: CurrentPrincipal) -> list[ReleaseOut]:
+    with platform.sessions() as session:
+        app = app_service.get(session, name)
+        return [ReleaseOut(version=r.version, kind=r.kind, commit=r.commit, build_kind=r.build_kind,
+                           description=r.description, processes=r.config.get("processes", {}),
+                           live=r.id == app.live_release_id, pruned=r.pruned, created_at=r.created_at)
+                for r in deploy_service.releases(session, app)]

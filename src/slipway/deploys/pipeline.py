@@ -1,0 +1,360 @@
+"""The deploy pipeline, run as a job: build → release → start → health gate → switch → watch → drain.
+
+Each step commits its own state so the dashboard and CLI can follow it live; the outcome of the
+deploy (and the app's live release) changes only at the switch, so a failure before it leaves the
+running release untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select, update
+
+from slipway.apps import service as app_service
+from slipway.apps.models import App
+from slipway.builds import service as build_service
+from slipway.builds.base import BuildContext
+from slipway.db import transaction, utcnow
+from slipway.deploys import service as deploy_service
+from slipway.deploys.log import DeployLog
+from slipway.deploys.models import Deploy, Release
+from slipway.errors import DeployError, SlipwayError
+from slipway.git import service as git_service
+from slipway.instances import service as instance_service
+from slipway.instances.models import Instance
+from slipway.jobs.worker import JobContext, Retry
+from slipway.platform import Platform
+from slipway.proc import run as run_process
+from slipway.routing import service as routing
+
+CRASHED = ("backoff", "crashloop", "stopped", "missing")
+
+
+def handle(ctx: JobContext) -> None:
+    DeployRun(ctx.platform, ctx.payload["deploy_id"]).run()
+
+
+class DeployRun:
+    def __init__(self, platform: Platform, deploy_id: int) -> None:
+        self.platform = platform
+        self.settings = platform.settings
+        self.deploy_id = deploy_id
+        self.log = DeployLog(platform.sessions, deploy_id)
+        with platform.sessions() as session:
+            deploy = deploy_service.get(session, deploy_id)
+            self.kind = deploy.kind
+            self.app_id = deploy.app_id
+            self.commit = deploy.commit
+            self.target_release_id = deploy.target_release_id
+
+    # ---- bookkeeping ---------------------------------------------------------------------------
+
+    def _app(self) -> App:
+        with self.platform.sessions() as session:
+            app = session.get(App, self.app_id)
+            assert app is not None
+            return app
+
+    def _step(self, step: str, title: str) -> None:
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(step=step))
+        self.log.step(title)
+
+    def _lock(self) -> bool:
+        """Take the app's deploy slot; a slot held by a finished deploy is stale and taken over."""
+        with transaction(self.platform.sessions) as session:
+            app = session.get(App, self.app_id, with_for_update=True)
+            if app is None:
+                return False
+            holder = session.get(Deploy, app.deploy_lock) if app.deploy_lock else None
+            if holder is not None and holder.id != self.deploy_id and holder.status not in \
+                    deploy_service.FINISHED:
+                return False
+            app.deploy_lock = self.deploy_id
+            deploy = session.get(Deploy, self.deploy_id)
+            assert deploy is not None
+            deploy.status, deploy.started_at = "running", utcnow()
+            return True
+
+    def _finish(self, status: str, reason: str | None = None) -> None:
+        self.log.flush()
+        with transaction(self.platform.sessions) as session:
+            deploy = session.get(Deploy, self.deploy_id)
+            assert deploy is not None
+            deploy_service.finish(session, deploy, status=status, reason=reason)
+            session.execute(update(App).where(App.id == self.app_id, App.deploy_lock == self.deploy_id)
+                            .values(deploy_lock=None))
+
+    # ---- entry point ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        with self.platform.sessions() as session:
+            deploy = deploy_service.get(session, self.deploy_id)
+            if deploy.status in deploy_service.FINISHED:
+                return
+        if not self._lock():
+            raise Retry("another deploy of this app is running", delay=1.0, count=False)
+        try:
+            outcome = getattr(self, f"_run_{self.kind}")()
+            self.log.step(f"Done: {outcome or 'succeeded'}")
+            self._finish(outcome or "succeeded")
+        except SlipwayError as exc:
+            reason = exc.message + (f"\n{exc.detail}" if exc.detail else "")
+            self.log(f"!!!!! {reason}")
+            self._finish("failed", reason)
+        except Exception as exc:  # a bug or an unexpected failure: the deploy still ends, with a reason
+            self.log(f"!!!!! internal error: {type(exc).__name__}: {exc}")
+            self._finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+            raise
+
+    # ---- kinds ---------------------------------------------------------------------------------
+
+    def _run_deploy(self) -> str | None:
+        app = self._app()
+        self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
+        commit = self.commit or git_service.resolve_commit(url=app.git_url, branch=app.branch)
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(commit=commit))
+        source = self.settings.path("builds") / str(self.deploy_id)
+        artifact = self.settings.path("artifacts", app.name) / f"build-{self.deploy_id}"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(artifact, ignore_errors=True)
+        artifact.mkdir(parents=True)
+        try:
+            git_service.fetch(url=app.git_url, commit=commit, dest=source, log=self.log)
+            self._step("build", f"Building {commit[:12]}")
+            result = build_service.build(BuildContext(
+                source_dir=source, artifact_dir=artifact, cache_dir=self.settings.path("cache"),
+                log=self.log, timeout=self.settings.build_timeout))
+        except BaseException:
+            shutil.rmtree(artifact, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(source, ignore_errors=True)
+        self.log(f"detected {result.build_kind} app; processes: {', '.join(result.processes) or 'none'}")
+        release = self._new_release(kind="build", commit=commit, build_kind=result.build_kind,
+                                    artifact_path=str(artifact), config=result.to_config(),
+                                    description=f"deploy {commit[:12]}")
+        return self._bring_live(release, run_release_command=True)
+
+    def _run_rollback(self) -> str | None:
+        with self.platform.sessions() as session:
+            target = session.get(Release, self.target_release_id)
+            assert target is not None
+        if target.pruned or not Path(target.artifact_path).exists():
+            raise DeployError(f"the artifact of v{target.version} is gone (pruned)")
+        self._step("release", f"Rolling back to v{target.version} ({target.commit[:12]}), no rebuild")
+        release = self._new_release(kind="rollback", commit=target.commit, build_kind=target.build_kind,
+                                    artifact_path=target.artifact_path, config=target.config,
+                                    env_enc=target.env_enc, source_release_id=target.id,
+                                    description=f"rollback to v{target.version}")
+        return self._bring_live(release, run_release_command=False)
+
+    def _run_config(self) -> str | None:
+        live = self._live_release()
+        self._step("release", "Applying new env vars to the live release")
+        release = self._new_release(kind="config", commit=live.commit, build_kind=live.build_kind,
+                                    artifact_path=live.artifact_path, config=live.config,
+                                    source_release_id=live.id, description="env vars changed")
+        return self._bring_live(release, run_release_command=True)
+
+    def _run_restart(self) -> str | None:
+        self._step("start", "Restarting with new instances")
+        return self._bring_live(self._live_release(), run_release_command=False)
+
+    def _run_start(self) -> str | None:
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(App).where(App.id == self.app_id).values(desired_state="running"))
+        return self._run_restart()
+
+    def _run_stop(self) -> str | None:
+        self._step("stop", "Stopping every instance")
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(App).where(App.id == self.app_id).values(desired_state="stopped"))
+            old = instance_service.active(session, self.app_id)
+        routing.apply(self.platform)
+        self._stop_all([i.id for i in old])
+        return None
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _live_release(self) -> Release:
+        with self.platform.sessions() as session:
+            app = session.get(App, self.app_id)
+            release = session.get(Release, app.live_release_id) if app and app.live_release_id else None
+        if release is None:
+            raise DeployError("the app has no live release")
+        return release
+
+    def _new_release(self, *, kind: str, commit: str, build_kind: str, artifact_path: str,
+                     config: dict[str, object], env_enc: str | None = None,
+                     source_release_id: int | None = None, description: str = "") -> Release:
+        with transaction(self.platform.sessions) as session:
+            app = session.get(App, self.app_id)
+            assert app is not None
+            release = Release(app_id=app.id, version=deploy_service.next_version(session, app.id), kind=kind,
+                              commit=commit, build_kind=build_kind, artifact_path=artifact_path,
+                              config=config,
+                              env_enc=env_enc or app_service.env_snapshot(session, self.platform.box, app),
+                              source_release_id=source_release_id, description=description)
+            session.add(release)
+            session.flush()
+            session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(release_id=release.id))
+        self.log(f"release v{release.version} created")
+        return release
+
+    def _bring_live(self, release: Release, *, run_release_command: bool) -> str | None:
+        app = self._app()
+        env = instance_service.release_env(self.platform, release)
+        self.log.redact(list(env.values()))
+        with self.platform.sessions() as session:
+            old = [i.id for i in instance_service.active(session, self.app_id)]
+            previous_live = app.live_release_id
+        if release.config.get("static_root"):
+            self._switch(release, new=[])
+            self._drain_and_stop(old)
+            self._prune()
+            return None
+        processes: dict[str, str] = release.config.get("processes", {})
+        if not processes:
+            raise DeployError("the release has no process to run")
+        if run_release_command and release.config.get("release_command"):
+            self._release_command(release, env)
+        self._step("start", f"Starting v{release.version}")
+        new: list[Instance] = []
+        try:
+            for process_type in processes:
+                for _ in range(max(0, app.scale.get(process_type, 1))):
+                    new.append(instance_service.start(self.platform, app=app, release=release,
+                                                      process_type=process_type))
+                    self.log(f"started {new[-1].id} on port {new[-1].port}")
+            self._step("health", "Waiting for the new instances to be healthy")
+            self._health_gate(release, new)
+        except BaseException:
+            self.log("the new release is not healthy: the running release keeps serving")
+            self._stop_all([i.id for i in new])
+            raise
+        self._step("switch", f"Switching traffic to v{release.version}")
+        self._switch(release, new=[i.id for i in new])
+        if self._watch(new):
+            self.log.step("The new release crashed after the switch: rolling back automatically")
+            self._switch_back(previous_live, old, [i.id for i in new])
+            return "rolled_back"
+        self._step("drain", "Draining and stopping the old instances")
+        self._drain_and_stop(old)
+        self._prune()
+        return None
+
+    def _release_command(self, release: Release, env: dict[str, str]) -> None:
+        command = release.config["release_command"]
+        self._step("release_command", f"Running release command: {command}")
+        full_env = {"HOME": str(self.settings.home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+                    **release.config.get("env", {}), **env, "SLIPWAY_RELEASE": str(release.version)}
+        # the command is the app's own release script, run with the app's privileges (like its Procfile)
+        result = run_process(["/bin/sh", "-c", command], cwd=release.artifact_path, env=full_env,
+                             timeout=self.settings.build_timeout, on_line=self.log)
+        if not result.ok:
+            why = "timed out" if result.timed_out else f"exited with code {result.returncode}"
+            raise DeployError(f"release command {why}", "\n".join(result.tail[-20:]))
+
+    def _health_gate(self, release: Release, new: list[Instance]) -> None:
+        path = release.config.get("health_path") or "/"
+        deadline = time.monotonic() + self.settings.health_timeout
+        waiting = {i.id: i for i in new if i.process_type == "web"}
+        with httpx.Client(timeout=2.0) as client:
+            while waiting:
+                for instance_id, instance in list(waiting.items()):
+                    state = self.platform.runtime.state(instance_id)
+                    if state.status in CRASHED or state.restarts > 0:
+                        tail = "\n".join(self.platform.runtime.logs(instance_id, 20))
+                        raise DeployError(f"{instance_id} crashed before it became healthy "
+                                          f"({state.last_exit_reason or state.status})", tail)
+                    try:
+                        response = client.get(f"http://127.0.0.1:{instance.port}{path}")
+                    except httpx.HTTPError:
+                        continue
+                    if response.status_code < 500:
+                        self.log(f"{instance_id} is healthy (GET {path} → {response.status_code})")
+                        del waiting[instance_id]
+                if not waiting:
+                    break
+                if time.monotonic() > deadline:
+                    tails = "\n".join(line for i in waiting for line in self.platform.runtime.logs(i, 20))
+                    raise DeployError(
+                        f"no healthy answer on GET {path} within {self.settings.health_timeout:.0f}s "
+                        "(is the app listening on $PORT?)", tails)
+                time.sleep(0.05)
+        # other process types have no endpoint: they must at least be up
+        for instance in new:
+            state = self.platform.runtime.state(instance.id)
+            if state.status in CRASHED:
+                raise DeployError(f"{instance.id} exited at start ({state.last_exit_reason or state.status})",
+                                  "\n".join(self.platform.runtime.logs(instance.id, 20)))
+
+    def _switch(self, release: Release, *, new: list[str]) -> None:
+        instance_service.mark(self.platform, new, "running")
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(App).where(App.id == self.app_id)
+                            .values(live_release_id=release.id, desired_state="running"))
+        routing.apply(self.platform)
+
+    def _watch(self, new: list[Instance]) -> bool:
+        """True if a new instance crashed within the watch window after the switch."""
+        deadline = time.monotonic() + self.settings.watch_seconds
+        while time.monotonic() < deadline:
+            for instance in new:
+                state = self.platform.runtime.state(instance.id)
+                if state.status in CRASHED or state.restarts > 0:
+                    self.log(f"{instance.id}: {state.last_exit_reason or state.status}")
+                    for line in self.platform.runtime.logs(instance.id, 20):
+                        self.log(f"  {line}")
+                    return True
+            time.sleep(0.1)
+        return False
+
+    def _switch_back(self, previous_live: int | None, old: list[str], new: list[str]) -> None:
+        instance_service.mark(self.platform, new, "stopping")
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(App).where(App.id == self.app_id).values(live_release_id=previous_live))
+        routing.apply(self.platform)
+        self._stop_all(new)
+        if previous_live is None:
+            raise DeployError("the new release crashed after the switch and there is no earlier release")
+        self.log(f"traffic is back on the previous release ({len(old)} instances)")
+
+    def _drain_and_stop(self, old: list[str]) -> None:
+        if not old:
+            return
+        instance_service.mark(self.platform, old, "stopping")
+        routing.apply(self.platform)
+        time.sleep(self.settings.drain_seconds)  # requests already routed to them finish
+        self._stop_all(old)
+
+    def _stop_all(self, instance_ids: list[str]) -> None:
+        for instance_id in instance_ids:
+            instance_service.stop(self.platform, instance_id)
+            self.log(f"stopped {instance_id}")
+
+    def _prune(self) -> None:
+        """Keep the newest releases (and the live one); delete artifacts no kept release uses."""
+        keep = self.settings.release_retention
+        with transaction(self.platform.sessions) as session:
+            app = session.get(App, self.app_id)
+            assert app is not None
+            rows = list(session.scalars(select(Release).where(Release.app_id == app.id)
+                                        .order_by(Release.version.desc())))
+            kept = [r for r in rows[:keep]] + [r for r in rows if r.id == app.live_release_id]
+            kept_paths = {r.artifact_path for r in kept}
+            doomed = [r for r in rows if r not in kept and not r.pruned]
+            for release in doomed:
+                release.pruned = True
+            paths = {r.artifact_path for r in doomed} - kept_paths
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+        if doomed:
+            self.log(f"pruned {len(doomed)} old release(s)")
+

@@ -1,0 +1,68 @@
+"""Keeping what runs in line with the database: dead jobs, lost instances, a restarted router."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select
+
+from slipway.apps.models import App
+from slipway.db import transaction, utcnow
+from slipway.deploys import service as deploy_service
+from slipway.deploys.models import Release
+from slipway.instances import service as instance_service
+from slipway.instances.models import Instance
+from slipway.jobs import queue
+from slipway.platform import Platform
+from slipway.routing import service as routing
+
+log = logging.getLogger(__name__)
+
+
+def reap_dead_jobs(platform: Platform) -> None:
+    with transaction(platform.sessions) as session:
+        for job in queue.reap(session):
+            if job.kind == "deploy":
+                deploy_service.fail_dead(session, job.payload["deploy_id"], queue.LEASE_LOST)
+                log.warning("deploy %s failed: %s", job.payload["deploy_id"], queue.LEASE_LOST)
+
+
+def reconcile_instances(platform: Platform) -> None:
+    """Restart live instances whose supervisor is gone; stop leftovers of deploys that died."""
+    stale_before = utcnow() - dt.timedelta(seconds=platform.settings.health_timeout + 60)
+    changed = False
+    with platform.sessions() as session:
+        apps = list(session.scalars(select(App).where(App.deploy_lock.is_(None))))
+        work = [(app, instance_service.active(session, app.id),
+                 session.get(Release, app.live_release_id) if app.live_release_id else None) for app in apps]
+    for app, instances, live in work:
+        for instance in instances:
+            leftover = instance.status in ("starting", "stopping") and instance.created_at < stale_before
+            not_live = instance.status == "running" and (live is None or instance.release_id != live.id
+                                                         or app.desired_state != "running")
+            if leftover or not_live:
+                log.info("stopping leftover instance %s", instance.id)
+                instance_service.stop(platform, instance.id)
+                changed = True
+            elif instance.status == "running" and platform.runtime.state(instance.id).status == "missing":
+                log.warning("instance %s is gone: starting a replacement", instance.id)
+                instance_service.stop(platform, instance.id)
+                assert live is not None
+                replacement = instance_service.start(platform, app=app, release=live,
+                                                     process_type=instance.process_type)
+                instance_service.mark(platform, [replacement.id], "running")
+                changed = True
+    if changed:
+        routing.apply(platform)
+
+
+def ensure_router(platform: Platform) -> None:
+    ensure = getattr(platform.router, "ensure", None)
+    if ensure is not None:
+        ensure()
+
+
+def running_instances(platform: Platform) -> list[Instance]:
+    with platform.sessions() as session:
+        return list(session.scalars(select(Instance).where(Instance.status == "running")))

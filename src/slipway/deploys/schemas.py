@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DeployCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    commit: str | None = Field(None, max_length=64, description="Deploy this commit instead of the branch head.")
+
+
+class RollbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(None, ge=1, description="Release to go back to; default: the previous one.")
+
+
+class DeployOut(BaseModel):
+    id: int
+    app: str
+    kind: str
+    status: str
+    step: str
+    commit: str | None
+    release: int | None
+    reason: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class ReleaseOut(BaseModel):
+    version: int
+    kind: str
+    commit: str
+    build_kind: str
+    description: str
+    processes: dict[str, str]
+    live: bool
+    pruned: bool
+    created_at: dt.datetime
+
+
+class LogLine(BaseModel):
+    id: int
+    ts: dt.datetime
+    line: str
+
+
+class DeployLog(BaseModel):
+    deploy: DeployOut
+    lines: list[LogLine]
+    next_after: int

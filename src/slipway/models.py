@@ -1,0 +1,11 @@
+"""Imports every table so that Base.metadata is complete (Alembic and tests need that)."""
+
+from slipway.apps.models import App, EnvVar
+from slipway.auth.models import ApiToken, LoginAttempt, User, WebSession
+from slipway.deploys.models import Deploy, DeployLogLine, Release
+from slipway.events import Event
+from slipway.instances.models import Instance, PortLease
+from slipway.jobs.models import Job
+
+__all__ = ["App", "EnvVar", "ApiToken", "LoginAttempt", "User", "WebSession", "Deploy", "DeployLogLine",
+           "Release", "Event", "Instance", "PortLease", "Job"]

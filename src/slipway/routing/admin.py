@@ -1,0 +1,75 @@
+"""A small client of Caddy's admin API (https://caddyserver.com/docs/api): the only way we talk to Caddy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from slipway import errors
+
+# Probes must answer fast: they run in health loops and before every start.
+PROBE_TIMEOUT = 2.0
+
+
+class CaddyAdmin:
+    def __init__(self, address: str, *, timeout: float = 10.0) -> None:
+        self.address = address
+        # trust_env=False: an HTTP(S)_PROXY in the environment must never carry loopback admin calls.
+        self._client = httpx.Client(base_url=f"http://{address}", timeout=timeout, trust_env=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def ping(self) -> bool:
+        """Whether a Caddy answers on this address (its config endpoint answers with JSON)."""
+        try:
+            response = self._client.get("/config/", timeout=PROBE_TIMEOUT)
+            if response.status_code != 200:
+                return False
+            response.json()
+        except (httpx.HTTPError, json.JSONDecodeError):
+            return False
+        return True
+
+    def config(self) -> Any:
+        """The config Caddy runs now (None when it runs none)."""
+        try:
+            response = self._client.get("/config/", timeout=PROBE_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise errors.Unavailable(f"caddy admin API at {self.address} does not answer: {exc}") from exc
+        if response.status_code != 200:
+            raise errors.Unavailable(f"caddy admin API: GET /config/ -> {response.status_code}",
+                                     _error_text(response))
+        return response.json()
+
+    def load(self, config: dict[str, Any], *, timeout: float) -> None:
+        """Replace the whole config atomically. On an error Caddy keeps running the previous config."""
+        try:
+            # `POST /load` returns once the new config runs and the old one has stopped; stopping waits for
+            # in-flight requests up to the http app's grace_period, hence a timeout of its own.
+            response = self._client.post("/load", json=config, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise errors.Unavailable(f"caddy admin API at {self.address} failed to load the config: {exc}") \
+                from exc
+        if response.status_code != 200:
+            message = _error_text(response)
+            raise errors.Unavailable(f"caddy rejected the config: {message}", message)
+
+    def stop(self) -> None:
+        """Ask Caddy to stop gracefully (used when we know no pid to signal)."""
+        try:
+            self._client.post("/stop", timeout=PROBE_TIMEOUT)
+        except httpx.HTTPError:
+            pass  # it may close the connection while stopping
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except json.JSONDecodeError:
+        return response.text.strip() or f"HTTP {response.status_code}"
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return json.dumps(body)

@@ -1,0 +1,134 @@
+"""Render a RouteTable into one complete Caddy JSON config: a pure function, no I/O.
+
+The whole config is rendered every time and loaded with one `POST /load`, so Caddy swaps it atomically:
+the listener is kept open across the swap, in-flight requests finish on the old config, new requests
+meet the new one. Field names and placement follow Caddy 2.11's JSON structure
+(https://caddyserver.com/docs/json/).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slipway.routing.base import Route, RouteTable
+
+SERVER_NAME = "slipway"
+
+# How long the old config's HTTP servers wait for in-flight requests when a new config is loaded.
+# Caddy's default (0) waits forever, and `POST /load` only returns once the old config has stopped: one
+# slow or stuck request would hang every route change.
+GRACE_PERIOD = "10s"
+
+# A WebSocket (or any hijacked stream) opened under an old config is closed only this long after that
+# config is unloaded. Caddy's default closes every stream on every config load, so an unrelated route
+# change would drop all WebSockets of all apps. Long, because a reload changing app B must not cut the
+# sockets of app A; the cost is that an unloaded config stays in memory while its streams live.
+STREAM_CLOSE_DELAY = "1h"
+
+# A request whose upstream refuses the connection (an instance going away between the route table and
+# reality) is retried on the route's other upstreams, every TRY_INTERVAL, for up to TRY_DURATION, instead
+# of failing with 502. Requests whose upstream failed after the request was sent are retried only when
+# they are GETs (Caddy's default), since replaying them is safe.
+TRY_DURATION = "5s"
+TRY_INTERVAL = "100ms"
+
+NOT_FOUND_BODY = "No app is served at this address.\n"
+_TEXT = {"Content-Type": ["text/plain; charset=utf-8"]}
+
+
+def render(
+    table: RouteTable,
+    *,
+    http_port: int,
+    https_port: int,
+    admin: str = "127.0.0.1:2019",
+    bind_host: str = "",
+    grace_period: str = GRACE_PERIOD,
+    stream_close_delay: str = STREAM_CLOSE_DELAY,
+    try_duration: str = TRY_DURATION,
+    try_interval: str = TRY_INTERVAL,
+) -> dict[str, Any]:
+    """The complete Caddy config serving `table` on `bind_host:http_port` ("" = every interface)."""
+    routes = [_route(r, stream_close_delay, try_duration, try_interval) for r in _ordered(table.routes)]
+    # Without a catch-all Caddy answers an unknown host with an empty 200, which looks like a working app.
+    routes.append({"handle": [_static_response(404, NOT_FOUND_BODY)], "terminal": True})
+    server: dict[str, Any] = {
+        "listen": [f"{bind_host}:{http_port}"],
+        "routes": routes,
+        # HTTP only for now: automatic HTTPS would try to obtain certificates for every host and redirect
+        # :http_port to :https_port. TLS (ACME, internal CA for local names) is a later step: it will add a
+        # second server on :https_port and enable this again.
+        "automatic_https": {"disable": True},
+        # Hook for per-route access logs: "logs": {"logger_names": {host: logger}} plus a "logging" section
+        # at the top level, once observability wants them.
+    }
+    return {
+        "admin": {
+            # The admin listener must be the same in every config we load, or Caddy restarts it mid-request.
+            "listen": admin,
+            # The control plane rebuilds the config from the database: no autosave.json to resume from.
+            "config": {"persist": False},
+        },
+        "apps": {
+            "http": {
+                # Kept although unused while HTTP-only: the TLS work uses them for redirects and ACME
+                # challenges; they also tell Caddy not to assume 80/443.
+                "http_port": http_port,
+                "https_port": https_port,
+                "grace_period": grace_period,
+                "servers": {SERVER_NAME: server},
+            },
+            # Never try to install Caddy's local CA into the system trust store (that asks for sudo and is
+            # not ours to change); the TLS work decides how clients trust it.
+            "pki": {"certificate_authorities": {"local": {"install_trust": False}}},
+        },
+    }
+
+
+def _ordered(routes: list[Route]) -> list[Route]:
+    # Deterministic order, so the same table renders the same config (Caddy skips identical loads), and
+    # for one host, longer path prefixes first so the host-wide route does not shadow them.
+    return sorted(routes, key=lambda r: (r.host.lower(), -len(r.path_prefix or ""), r.path_prefix or ""))
+
+
+def _route(route: Route, stream_close_delay: str, try_duration: str, try_interval: str) -> dict[str, Any]:
+    match: dict[str, Any] = {"host": [route.host.lower()]}
+    if route.path_prefix:
+        prefix = "/" + route.path_prefix.strip("/")
+        # Matched, not stripped: the app sees the full path (it knows where it is mounted).
+        match["path"] = [prefix, prefix + "/*"]
+    return {"match": [match], "handle": [_handler(route, stream_close_delay, try_duration, try_interval)],
+            "terminal": True}
+
+
+def _handler(route: Route, stream_close_delay: str, try_duration: str, try_interval: str) -> dict[str, Any]:
+    if route.static_root is not None:
+        return {"handler": "file_server", "root": route.static_root}
+    upstreams = [u for u in route.upstreams if u.weight > 0]
+    if not upstreams:
+        name = route.app or route.host
+        return _static_response(503, f"The app {name} has no running instances.\n", {"Retry-After": ["5"]})
+    weights = [u.weight for u in upstreams]
+    if len(upstreams) == 1:
+        policy: dict[str, Any] = {"policy": "first"}
+    elif len(set(weights)) == 1:
+        policy = {"policy": "round_robin"}
+    else:
+        # Caddy's weighted_round_robin takes the weights in upstream order; a retry advances its index too,
+        # so a refused connection moves on to another upstream.
+        policy = {"policy": "weighted_round_robin", "weights": weights}
+    return {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": u.dial} for u in upstreams],
+        "load_balancing": {
+            "selection_policy": policy,
+            "try_duration": try_duration,
+            "try_interval": try_interval,
+        },
+        "stream_close_delay": stream_close_delay,
+    }
+
+
+def _static_response(status: int, body: str, headers: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    return {"handler": "static_response", "status_code": status, "body": body,
+            "headers": {**_TEXT, **(headers or {})}}

@@ -1,0 +1,226 @@
+"""LocalRuntime: instances as detached, supervised processes on this machine.
+
+The runtime itself keeps no state in memory: everything is in <root>/<instance_id>/ (see files.py),
+so any number of LocalRuntime objects, in any process, over the same root see the same instances,
+and a control plane that was killed re-attaches simply by being constructed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import slipway
+from slipway.errors import Conflict, Invalid, Unavailable
+from slipway.runtimes.base import InstanceSpec, InstanceState
+from slipway.runtimes.local import logfile
+from slipway.runtimes.local.files import (
+    ALIVE,
+    INSTANCE_ID,
+    InstanceFiles,
+    StateRecord,
+    SupervisorSpec,
+    process_matches,
+    read_state,
+    write_atomic,
+)
+from slipway.runtimes.local.policy import RestartPolicy
+
+SUPERVISOR_MODULE = "slipway.runtimes.local.supervisor"
+SUPERVISOR_DIED = "supervisor died"
+
+
+class LocalRuntime:
+    name = "local"
+
+    def __init__(self, root: Path, *, python: str = sys.executable, log_max_bytes: int = 10_000_000,
+                 log_backups: int = 3, policy: RestartPolicy | None = None, start_timeout: float = 10.0,
+                 poll: float = 0.05) -> None:
+        self.root = Path(root)
+        self.python = python
+        self.log_max_bytes, self.log_backups = log_max_bytes, log_backups
+        self.policy = policy or RestartPolicy()
+        self.start_timeout = start_timeout
+        self.poll = poll
+
+    # ---- Runtime protocol ------------------------------------------------------------------------
+
+    def start(self, spec: InstanceSpec) -> None:
+        files = self._files(spec.instance_id)
+        record = read_state(files)
+        if record is not None and (self._supervisor_alive(files, record) or self._orphan_alive(record)):
+            raise Conflict(f"instance {spec.instance_id} is already running")
+        files.dir.mkdir(parents=True, exist_ok=True)
+        sup_spec = SupervisorSpec(spec, self.policy, self.log_max_bytes, self.log_backups)
+        write_atomic(files.spec, sup_spec.to_json())
+        for stale in (files.state, files.stop_request, files.pid):
+            stale.unlink(missing_ok=True)
+        self._launch(files)
+        self._await_first_state(files)
+
+    def stop(self, instance_id: str, grace: float | None = None) -> None:
+        files = self._files(instance_id)
+        record = read_state(files)
+        if record is None:
+            return  # missing or never came up: nothing runs
+        if grace is not None:
+            write_atomic(files.stop_request, f'{{"grace": {float(grace)}}}\n')
+        wait_grace = grace if grace is not None else self._stop_grace(files)
+        if self._supervisor_alive(files, record):
+            assert record.supervisor_pid is not None
+            os.kill(record.supervisor_pid, signal.SIGTERM)
+            # the supervisor needs `grace` for the app plus a moment for itself
+            if self._wait(lambda: not self._supervisor_alive(files, record), wait_grace + 10.0):
+                return
+            # wedged (should not happen): take over its job
+            _kill(record.supervisor_pid, signal.SIGKILL)
+            record = read_state(files) or record
+        if self._orphan_alive(record):
+            self._stop_orphan(record, wait_grace)
+        if record.status in ALIVE:
+            record.status, record.pid, record.app_create_time = "stopped", None, None
+            record.last_exit_reason = SUPERVISOR_DIED
+            write_atomic(files.state, record.to_json())
+
+    def state(self, instance_id: str) -> InstanceState:
+        """The supervisor's last word, checked against reality.
+
+        A supervisor that vanished without writing "stopped" (killed -9, machine rebooted) is reported
+        as status "stopped" with reason "supervisor died": nothing restarts the app any more, which is
+        what "stopped" means to a caller. If the app itself survived it, the reason says so and `pid`
+        names it; stop() kills it.
+        """
+        files = self._files(instance_id)
+        if not files.spec.exists():
+            return InstanceState(instance_id, "missing")
+        record = read_state(files)
+        if record is None:
+            return InstanceState(instance_id, "stopped", last_exit_reason="no state recorded")
+        if record.status in ALIVE and not self._supervisor_alive(files, record):
+            orphan = self._orphan_alive(record)
+            reason = SUPERVISOR_DIED + (f"; app process {record.pid} still running" if orphan else "")
+            return InstanceState(instance_id, "stopped", record.pid if orphan else None, record.restarts,
+                                 record.last_exit_code, reason, record.started_at)
+        return record.public()
+
+    def instances(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "spec.json").exists())
+
+    def logs(self, instance_id: str, lines: int = 100) -> list[str]:
+        files = self._files(instance_id)
+        return logfile.tail(files.log, lines, backups=self.log_backups)
+
+    def follow(self, instance_id: str, stop_after: float | None = None) -> Iterator[str]:
+        """New lines as they are written, until `stop_after` seconds or until the supervisor is gone."""
+        files = self._files(instance_id)
+
+        def supervised() -> bool:
+            record = read_state(files)
+            return record is not None and self._supervisor_alive(files, record)
+
+        return logfile.follow(files.log, stop_after=stop_after, keep_going=supervised)
+
+    def remove(self, instance_id: str) -> None:
+        files = self._files(instance_id)
+        if not files.dir.exists():
+            return
+        record = read_state(files)
+        if record is not None and (self._supervisor_alive(files, record) or self._orphan_alive(record)):
+            raise Conflict(f"instance {instance_id} is running; stop it first")
+        shutil.rmtree(files.dir)
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _files(self, instance_id: str) -> InstanceFiles:
+        if not INSTANCE_ID.match(instance_id):
+            raise Invalid(f"invalid instance id {instance_id!r}: use lowercase letters, digits and '-'")
+        return InstanceFiles(self.root.resolve() / instance_id)
+
+    def _launch(self, files: InstanceFiles) -> None:
+        env = dict(os.environ)
+        # the supervisor must import this very slipway, installed or not
+        package_root = str(Path(slipway.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        with open(files.supervisor_log, "ab") as errors:
+            # start_new_session: out of our session and process group, so signals to us don't reach it;
+            # the process then forks and exits (see supervisor.daemonize), so we reap it right here and
+            # the real supervisor is adopted by init: not our child, and it survives our death.
+            first = subprocess.Popen(
+                [self.python, "-m", SUPERVISOR_MODULE, str(files.dir)],
+                cwd=files.dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=errors, close_fds=True, start_new_session=True,
+            )
+        try:
+            returncode = first.wait(timeout=self.start_timeout)
+        except subprocess.TimeoutExpired:
+            first.kill()
+            first.wait()
+            raise Unavailable("supervisor did not detach", self._supervisor_errors(files)) from None
+        if returncode != 0:
+            raise Unavailable(f"supervisor failed to start (exit {returncode})",
+                              self._supervisor_errors(files))
+
+    def _await_first_state(self, files: InstanceFiles) -> None:
+        def ready() -> bool:
+            record = read_state(files)
+            return record is not None and record.supervisor_pid is not None
+
+        if not self._wait(ready, self.start_timeout):
+            raise Unavailable(f"supervisor of {files.dir.name} wrote no state in {self.start_timeout:g} s",
+                              self._supervisor_errors(files))
+
+    def _supervisor_alive(self, files: InstanceFiles, record: StateRecord) -> bool:
+        # cmdline check: the pid must be a supervisor of *this* directory, not a recycled pid
+        return process_matches(record.supervisor_pid, record.supervisor_create_time,
+                               cmdline_part=str(files.dir))
+
+    def _orphan_alive(self, record: StateRecord) -> bool:
+        return record.app_create_time is not None and process_matches(record.pid, record.app_create_time)
+
+    def _stop_orphan(self, record: StateRecord, grace: float) -> None:
+        assert record.pid is not None
+        _killpg(record.pid, signal.SIGTERM)
+        if not self._wait(lambda: not self._orphan_alive(record), grace):
+            _killpg(record.pid, signal.SIGKILL)
+            self._wait(lambda: not self._orphan_alive(record), 5.0)
+
+    def _stop_grace(self, files: InstanceFiles) -> float:
+        try:
+            return SupervisorSpec.from_json(files.spec.read_text()).instance.stop_grace
+        except (OSError, ValueError, KeyError, TypeError):
+            return 10.0
+
+    def _wait(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if condition():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll)
+
+    @staticmethod
+    def _supervisor_errors(files: InstanceFiles) -> str:
+        try:
+            return files.supervisor_log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+def _kill(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
+
+
+def _killpg(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)

@@ -1,0 +1,49 @@
+"""What runs beside the API in `slipway server` / `slipway worker`: router, job workers, periodic tasks."""
+
+from __future__ import annotations
+
+import logging
+
+from slipway.deploys import pipeline, reconcile
+from slipway.jobs.scheduler import Periodic, Scheduler
+from slipway.jobs.worker import Handler, Worker
+from slipway.platform import Platform
+from slipway.routing import service as routing
+
+log = logging.getLogger(__name__)
+
+HANDLERS: dict[str, Handler] = {"deploy": pipeline.handle}
+
+
+class Background:
+    def __init__(self, platform: Platform, *, workers: int | None = None, router: bool = True) -> None:
+        self.platform = platform
+        self.with_router = router
+        threads = platform.settings.workers if workers is None else workers
+        self.worker = Worker(platform, HANDLERS, threads=threads) if threads else None
+        tasks = [
+            Periodic("reap-dead-jobs", 5.0, lambda: reconcile.reap_dead_jobs(platform)),
+            Periodic("reconcile-instances", 10.0, lambda: reconcile.reconcile_instances(platform)),
+        ]
+        if router:
+            tasks.append(Periodic("ensure-router", 5.0, lambda: reconcile.ensure_router(platform)))
+        self.scheduler = Scheduler(tasks)
+
+    def start(self) -> None:
+        if self.with_router:
+            start = getattr(self.platform.router, "start", None)
+            if start is not None:
+                start()
+            try:
+                routing.apply(self.platform)  # a restarted control plane rebuilds the routes from the DB
+            except Exception:
+                log.exception("could not load routes into the router; retrying in the background")
+        if self.worker:
+            self.platform.worker = self.worker
+            self.worker.start()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        if self.worker:
+            self.worker.stop()
