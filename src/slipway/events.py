@@ -26,7 +26,7 @@ class Event(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
-def emit(session: Session, kind: str, *, app_id: int | None = None, actor: str = "system",
+def emit(session: Session, kind: str, /, *, app_id: int | None = None, actor: str = "system",
          **payload: Any) -> Event:
     event = Event(kind=kind, app_id=app_id, actor=actor, payload=payload)
     session.add(event)

@@ -71,7 +71,7 @@ class PythonDetector:
         else:
             deps = _pyproject_dependencies(app / PYPROJECT)
             inputs += ["pyproject", *deps]
-            deps_file = "\n".join(deps) + "\n"
+            deps_file = "\n".join(deps) + "\n" if deps else None
             install = []
             described = f"{PYPROJECT} [project].dependencies ({len(deps)})"
         key = steps.digest(*inputs)

@@ -9,6 +9,7 @@ Layers, later ones win:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from slipway import errors
 from slipway.builds import steps
@@ -34,6 +35,9 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
     """Build the app in ctx.source_dir into ctx.artifact_dir; output lines go to ctx.log."""
     detectors = detectors or registry
     steps.start_clock(ctx)
+    # absolute paths: build steps run in other directories and results are stored
+    ctx.source_dir, ctx.artifact_dir, ctx.cache_dir = (
+        Path(os.path.abspath(p)) for p in (ctx.source_dir, ctx.artifact_dir, ctx.cache_dir))
     source, app = ctx.source_dir, ctx.artifact_dir
     if not source.is_dir():
         raise errors.BuildError(f"source directory {source} does not exist")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,17 +44,32 @@ def build_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+_ERROR_LINE_RE = re.compile(r"\berror\b|ERR!|^fatal:", re.IGNORECASE)
+KEY_LINES = 8
+
+
 def run(ctx: BuildContext, args: Sequence[str | Path], *, what: str, cwd: Path,
         env: Mapping[str, str]) -> proc.Result:
-    """Run one build step, streaming its output to ctx.log; BuildError with the output tail on failure."""
-    result = proc.run(args, cwd=cwd, env=env, timeout=remaining(ctx), on_line=ctx.log, tail_lines=TAIL_LINES)
+    """Run one build step, streaming its output to ctx.log; BuildError with the output tail on failure.
+
+    The error message holds the first error-looking lines (npm and pip print the cause first and
+    pages of help after it) and the last lines of output."""
+    key_lines: list[str] = []
+
+    def on_line(line: str) -> None:
+        if len(key_lines) < KEY_LINES and line.strip() and _ERROR_LINE_RE.search(line):
+            key_lines.append(line)
+        ctx.log(line)
+
+    result = proc.run(args, cwd=cwd, env=env, timeout=remaining(ctx), on_line=on_line, tail_lines=TAIL_LINES)
     if result.timed_out:
         raise errors.BuildError(f"{what} timed out (build timeout {ctx.timeout:g}s)",
                                 detail={"tail": result.tail})
     if not result.ok:
-        tail = "\n".join(result.tail)
-        raise errors.BuildError(f"{what} failed (exit status {result.returncode}):\n{tail}",
-                                detail={"tail": result.tail})
+        shown = [line for line in key_lines if line not in result.tail]
+        text = "\n".join(shown) + ("\n…\n" if shown else "") + "\n".join(result.tail)
+        raise errors.BuildError(f"{what} failed (exit status {result.returncode}):\n{text}",
+                                detail={"tail": result.tail, "errors": key_lines})
     return result
 
 

@@ -305,15 +305,19 @@ def _has_commit(step: Callable[[list[str]], proc.Result], commit: str) -> bool:
 
 def _fetch_by_branches(step: Callable[[list[str]], proc.Result], *, url: str, commit: str, log: Log) -> bool:
     refspec = "+refs/heads/*:refs/remotes/origin/*"
+
+    def fetch_heads(options: list[str]) -> None:
+        result = step(["fetch", "--no-tags", "--no-progress", *options, "--", url, refspec])
+        if not result.ok:
+            raise errors.GitError(f"cannot fetch commit {commit} from {redact(url)}: {_message(result)}")
+
     for depth in (50, 500):
         log(f"git: fetching branch heads with depth {depth}")
-        result = step(["fetch", "--no-tags", "--no-progress", "--depth", str(depth), "--", url, refspec])
-        if not result.ok:
-            raise errors.GitError(f"cannot fetch from {redact(url)}: {_message(result)}")
+        fetch_heads(["--depth", str(depth)])
         if _has_commit(step, commit):
             return True
-    log("git: fetching full history")
-    result = step(["fetch", "--no-tags", "--no-progress", "--unshallow", "--", url, refspec])
-    if not result.ok:
-        raise errors.GitError(f"cannot fetch from {redact(url)}: {_message(result)}")
+    shallow = step(["rev-parse", "--is-shallow-repository"])
+    if any(line.strip() == "true" for line in shallow.tail):
+        log("git: fetching full history")
+        fetch_heads(["--unshallow"])
     return _has_commit(step, commit)

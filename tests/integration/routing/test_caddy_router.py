@@ -227,7 +227,10 @@ class Load:
                     return
                 outcome = self._one(http, headers, retry=keepalive)
                 with self._lock:
-                    (self.bodies if outcome in ("one", "two") else self.failures).append(outcome)
+                    if outcome in ("one", "two"):
+                        self.bodies.append(outcome)
+                    else:
+                        self.failures.append(f"{'keep-alive' if keepalive else 'fresh'}: {outcome}")
 
     def _one(self, http: httpx.Client, headers: dict[str, str], *, retry: bool) -> str:
         try:

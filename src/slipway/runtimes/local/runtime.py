@@ -53,6 +53,11 @@ class LocalRuntime:
     # ---- Runtime protocol ------------------------------------------------------------------------
 
     def start(self, spec: InstanceSpec) -> None:
+        """Launch a detached supervisor for `spec`; return once it has made its first attempt to run it.
+
+        Raises Conflict when the instance is already running, Unavailable when no supervisor came up.
+        A command that fails at once is not an error here: it shows as backoff/crashloop in state().
+        """
         files = self._files(spec.instance_id)
         record = read_state(files)
         if record is not None and (self._supervisor_alive(files, record) or self._orphan_alive(record)):
@@ -170,12 +175,18 @@ class LocalRuntime:
                               self._supervisor_errors(files))
 
     def _await_first_state(self, files: InstanceFiles) -> None:
+        # past "starting": the supervisor has tried to run the app once, so state() now has its pid
+        # (status running) or the reason it could not (backoff)
         def ready() -> bool:
             record = read_state(files)
-            return record is not None and record.supervisor_pid is not None
+            return record is not None and record.status != "starting"
 
         if not self._wait(ready, self.start_timeout):
             raise Unavailable(f"supervisor of {files.dir.name} wrote no state in {self.start_timeout:g} s",
+                              self._supervisor_errors(files))
+        record = read_state(files)
+        if record is not None and record.status == "stopped":  # it gave up at once (see supervisor.abort)
+            raise Unavailable(f"supervisor of {files.dir.name} failed: {record.last_exit_reason}",
                               self._supervisor_errors(files))
 
     def _supervisor_alive(self, files: InstanceFiles, record: StateRecord) -> bool:

@@ -1,0 +1,157 @@
+"""Shared fixtures: real databases (SQLite by default, PostgreSQL when SLIPWAY_TEST_POSTGRES is set),
+isolated settings, a platform with the real local runtime, git repositories of small apps."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from slipway.config import Settings
+
+POSTGRES_ENV = "SLIPWAY_TEST_POSTGRES"  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's SLIPWAY_* settings or git config."""
+    for key in list(os.environ):
+        if key.startswith("SLIPWAY_") and key != POSTGRES_ENV:
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (tmp_path / "gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n"
+                                        "[init]\n\tdefaultBranch = main\n")
+
+
+def postgres_base() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    base = postgres_base()
+    if base is None:
+        yield f"sqlite:///{tmp_path / 'slipway.db'}"
+        return
+    import sqlalchemy
+
+    name = f"slipway_test_{secrets.token_hex(6)}"
+    admin = sqlalchemy.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_range(size: int = 40) -> str:
+    """A block of ports nobody listens on, distinct per test so parallel runs don't meet."""
+    for _ in range(50):
+        start = 20000 + secrets.randbelow(30000)
+        block = range(start, start + size)
+        if all(_port_free(p) for p in block[:5]):
+            return f"{block.start}-{block.stop - 1}"
+    raise RuntimeError("no free port block")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=db_url, router="none", secret_key="test-key-" + "x" * 24,
+                    listen=f"127.0.0.1:{free_port()}", http_port=free_port(), https_port=free_port(),
+                    caddy_admin=f"127.0.0.1:{free_port()}", port_range=free_range(), health_timeout=20,
+                    watch_seconds=1.0, stop_grace=3, drain_seconds=0.2, workers=0)
+
+
+# ---- git repositories of small apps ------------------------------------------------------------
+
+APP_PY = '''\
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = open("version.txt").read().strip()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = json.dumps({"version": VERSION, "greeting": os.environ.get("GREETING", ""),
+                           "release": os.environ.get("SLIPWAY_RELEASE")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+print("listening on", os.environ["PORT"], flush=True)
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+
+
+class Repo:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.path}"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.path, check=True, capture_output=True, text=True).stdout
+
+    def commit(self, files: dict[str, str], message: str = "change") -> str:
+        for name, content in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        self.git("add", "-A")
+        self.git("commit", "-qm", message)
+        return self.git("rev-parse", "HEAD").strip()
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").strip()
+
+
+def python_app_files(version: str = "1", *, procfile: str = "web: python app.py\n") -> dict[str, str]:
+    return {"app.py": APP_PY, "version.txt": version + "\n", "requirements.txt": "", "Procfile": procfile}
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Repo]:
+    def make(name: str = "repo", files: dict[str, str] | None = None) -> Repo:
+        path = tmp_path / "repos" / name
+        path.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+        repo = Repo(path)
+        repo.commit(files if files is not None else python_app_files(), "initial")
+        return repo
+
+    return make

@@ -1,0 +1,149 @@
+"""The deploy pipeline end to end through the API: real git, real builds, real supervised processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from slipway.routing.base import MemoryRouter
+from tests.conftest import python_app_files
+from tests.integration.conftest import Api
+
+pytestmark = pytest.mark.integration
+
+
+def serve(api: Api, app: str) -> dict[str, Any]:
+    """What the app's routed web instance answers."""
+    router = api.platform.router
+    assert isinstance(router, MemoryRouter)
+    route = next(r for r in router.table.routes if r.app == app)
+    assert route.upstreams, f"{app} has no upstream: {route}"
+    return httpx.get(f"http://{route.upstreams[0].dial}/", timeout=5).json()  # type: ignore[no-any-return]
+
+
+def test_deploy_env_redeploy_rollback(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "hello", "git_url": repo.url, "branch": "main"})
+
+    first = api.deploy("hello")
+    assert first["status"] == "succeeded", api.log("hello", first["id"])
+    assert first["release"] == 1
+    assert serve(api, "hello")["version"] == "1"
+
+    # env vars: stored encrypted, masked, applied with a new release
+    changed = api.call("PATCH", "/apps/hello/env", 200, json={"set": {"GREETING": "hi there"}}).json()
+    assert changed["env"] == {"GREETING": "••••••••"}
+    from tests.integration.conftest import run_jobs
+
+    run_jobs(api.platform)
+    assert serve(api, "hello")["greeting"] == "hi there"
+    assert api.call("GET", "/apps/hello/env", 200).json()["env"]["GREETING"] != "hi there"
+    assert api.call("GET", "/apps/hello/env?reveal=true", 200).json()["env"]["GREETING"] == "hi there"
+
+    repo.commit({"version.txt": "2\n"}, "v2")
+    second = api.deploy("hello")
+    assert second["status"] == "succeeded", api.log("hello", second["id"])
+    assert serve(api, "hello") == {"version": "2", "greeting": "hi there", "release": "3"}
+
+    # rollback: the previous release again, from its artifact, without a build
+    back = api.deploy("hello", "/rollback")
+    assert back["status"] == "succeeded", api.log("hello", back["id"])
+    assert serve(api, "hello") == {"version": "1", "greeting": "hi there", "release": "4"}
+    assert "Building" not in api.log("hello", back["id"])
+
+    back_to_1 = api.deploy("hello", "/rollback", {"version": 1})
+    assert back_to_1["status"] == "succeeded"
+    assert serve(api, "hello") == {"version": "1", "greeting": "", "release": "5"}
+
+    releases = api.call("GET", "/apps/hello/releases", 200).json()
+    assert [(r["version"], r["kind"]) for r in releases] == [
+        (5, "rollback"), (4, "rollback"), (3, "build"), (2, "config"), (1, "build")]
+    assert releases[0]["live"] and not any(r["live"] for r in releases[1:])
+
+    # exactly one web instance runs, on the live release
+    instances = api.call("GET", "/apps/hello/instances", 200).json()
+    assert [(i["process_type"], i["release"], i["state"]) for i in instances] == [("web", 5, "running")]
+
+
+def test_release_that_crashes_never_gets_traffic(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "steady", "git_url": repo.url})
+    assert api.deploy("steady")["status"] == "succeeded"
+
+    repo.commit({"app.py": "import sys\nprint('boom: missing DATABASE_URL', flush=True)\nsys.exit(3)\n"}, "broken")
+    broken = api.deploy("steady")
+    assert broken["status"] == "failed"
+    assert "crashed" in broken["reason"] and "boom: missing DATABASE_URL" in broken["reason"]
+    assert serve(api, "steady")["version"] == "1"  # the old release kept serving
+    app = api.call("GET", "/apps/steady", 200).json()
+    assert app["live_release"] == 1 and len(app["instances"]) == 1
+
+
+def test_release_that_never_answers_times_out(api: Api, make_repo, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.health_timeout = 2
+    repo = make_repo(files=python_app_files(procfile="web: python -c 'import time; time.sleep(60)'\n"))
+    api.call("POST", "/apps", 201, json={"name": "silent", "git_url": repo.url})
+    deploy = api.deploy("silent")
+    assert deploy["status"] == "failed"
+    assert "no healthy answer on GET /" in deploy["reason"]
+    assert api.call("GET", "/apps/silent", 200).json()["instances"] == []
+
+
+def test_restart_stop_start_delete(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "cycle", "git_url": repo.url})
+    assert api.deploy("cycle")["status"] == "succeeded"
+    before = api.call("GET", "/apps/cycle/instances", 200).json()[0]["id"]
+
+    assert api.deploy("cycle", "/restart")["status"] == "succeeded"
+    after = api.call("GET", "/apps/cycle/instances", 200).json()
+    assert len(after) == 1 and after[0]["id"] != before
+    assert serve(api, "cycle")["version"] == "1"
+
+    assert api.deploy("cycle", "/stop")["status"] == "succeeded"
+    assert api.call("GET", "/apps/cycle", 200).json()["status"] == "stopped"
+    assert api.call("GET", "/apps/cycle/instances", 200).json() == []
+
+    assert api.deploy("cycle", "/start")["status"] == "succeeded"
+    assert serve(api, "cycle")["version"] == "1"
+
+    api.call("DELETE", "/apps/cycle", 204)
+    api.call("GET", "/apps/cycle", 404)
+    assert api.platform.runtime.instances() == []
+
+
+def test_release_command_runs_before_start(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    files = python_app_files()
+    files["slipway.toml"] = '[release]\ncommand = "echo migrating > migrated.txt"\n[health]\npath = "/health"\n'
+    repo = make_repo(files=files)
+    api.call("POST", "/apps", 201, json={"name": "migrates", "git_url": repo.url})
+    deploy = api.deploy("migrates")
+    assert deploy["status"] == "succeeded", api.log("migrates", deploy["id"])
+    log = api.log("migrates", deploy["id"])
+    assert "Running release command" in log and "GET /health" in log
+
+
+def test_failing_release_command_keeps_old_release(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "mig", "git_url": repo.url})
+    assert api.deploy("mig")["status"] == "succeeded"
+    repo.commit({"slipway.toml": '[release]\ncommand = "echo no database; exit 4"\n', "version.txt": "2\n"})
+    deploy = api.deploy("mig")
+    assert deploy["status"] == "failed"
+    assert "release command exited with code 4" in deploy["reason"]
+    assert serve(api, "mig")["version"] == "1"
+
+
+def test_secret_values_never_reach_the_deploy_log(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    files = python_app_files()
+    files["slipway.toml"] = '[release]\ncommand = "echo token is $API_TOKEN"\n'
+    repo = make_repo(files=files)
+    api.call("POST", "/apps", 201, json={"name": "leaky", "git_url": repo.url})
+    api.call("PATCH", "/apps/leaky/env", 200, json={"set": {"API_TOKEN": "s3cr3t-canary-value"}})
+    deploy = api.deploy("leaky")
+    assert deploy["status"] == "succeeded", api.log("leaky", deploy["id"])
+    log = api.log("leaky", deploy["id"])
+    assert "token is ••••••••" in log
+    assert "s3cr3t-canary-value" not in log
