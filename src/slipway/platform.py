@@ -39,6 +39,10 @@ class Platform:
             self.worker.wake()
 
     def close(self) -> None:
+        """Release connections. Instances and the router keep running: they outlive the control plane."""
+        close = getattr(self.router, "close", None)
+        if close is not None:
+            close()
         self.engine.dispose()
 
 

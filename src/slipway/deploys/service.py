@@ -26,8 +26,8 @@ def request(session: Session, app: App, *, kind: str, commit: str | None = None,
         target_id = rollback_target(session, app, target_version).id
     if kind in ("restart", "start", "config") and app.live_release_id is None:
         raise Conflict(f"{app.name} has no live release yet: deploy it first")
-    if commit is not None and not (7 <= len(commit) <= 64 and all(c in "0123456789abcdef" for c in commit)):
-        raise Invalid(f"invalid commit {commit!r}: expected a hexadecimal sha")
+    if commit is not None and not (len(commit) in (40, 64) and all(c in "0123456789abcdef" for c in commit)):
+        raise Invalid(f"invalid commit {commit!r}: expected a full hexadecimal sha (40 characters)")
     deploy = Deploy(app_id=app.id, kind=kind, commit=commit, target_release_id=target_id)
     session.add(deploy)
     session.flush()

@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from slipway.errors import Conflict
+from slipway.errors import Conflict, Unavailable
 from slipway.runtimes.base import InstanceSpec, InstanceState
 from slipway.runtimes.local import LocalRuntime, RestartPolicy
 
@@ -343,3 +343,32 @@ def test_a_killed_supervisor_is_reported_and_its_orphan_is_stopped(runtime: Loca
     assert not psutil.pid_exists(app_pid) or psutil.Process(app_pid).status() == psutil.STATUS_ZOMBIE
     state = runtime.state("orphan-1")
     assert (state.status, state.pid, state.last_exit_reason) == ("stopped", None, "supervisor died")
+
+
+def test_a_crashloop_ends_once_the_app_stays_up(make_runtime: Callable[..., LocalRuntime],
+                                                tmp_path: Path) -> None:
+    runtime = make_runtime(policy=RestartPolicy(backoff_initial=0.05, backoff_max=0.1, reset_after=0.5,
+                                                crashloop_crashes=3, crashloop_window=60))
+    command = script(tmp_path, "flaky.py", f"""
+        import pathlib, sys, time
+        attempts = pathlib.Path({str(tmp_path / "attempts")!r})
+        attempts.write_text(attempts.read_text() + "x" if attempts.exists() else "x")
+        if len(attempts.read_text()) <= 4:
+            sys.exit(1)
+        time.sleep(600)
+    """)
+    runtime.start(spec("flaky-1", command, tmp_path))
+    wait_until(lambda: runtime.state("flaky-1").status == "crashloop", what="crashloop")
+    wait_until(lambda: runtime.state("flaky-1").status == "running", what="recovery")
+    state = runtime.state("flaky-1")
+    assert (state.restarts, state.last_exit_code) == (4, 1)
+    assert state.alive
+
+
+def test_start_fails_clearly_when_no_supervisor_can_run(make_runtime: Callable[..., LocalRuntime],
+                                                        tmp_path: Path) -> None:
+    for python in ("/bin/false", str(tmp_path / "no-such-python")):
+        runtime = make_runtime(python=python)
+        with pytest.raises(Unavailable):
+            runtime.start(spec("nosup-1", "sleep 600", tmp_path))
+        assert runtime.state("nosup-1").status == "stopped"

@@ -41,6 +41,8 @@ def test_state_parsing_ignores_unknown_keys_and_rejects_garbage(tmp_path: Path) 
 
 
 def test_write_atomic_replaces_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "instance"  # a directory of our own: shared fixtures may write into tmp_path
+    tmp_path.mkdir()
     target = tmp_path / "state.json"
     write_atomic(target, "one")
     write_atomic(target, "two")

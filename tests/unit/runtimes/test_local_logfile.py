@@ -50,6 +50,8 @@ def test_rotation_decision_and_renames(tmp_path: Path) -> None:
 
 
 def test_rotating_log_keeps_the_configured_number_of_backups(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "instance"  # a directory of our own: shared fixtures may write into tmp_path
+    tmp_path.mkdir()
     path = tmp_path / "out.log"
     log = RotatingLog(path, max_bytes=100, backups=2)
     for n in range(40):
@@ -63,6 +65,8 @@ def test_rotating_log_keeps_the_configured_number_of_backups(tmp_path: Path) -> 
 
 
 def test_rotating_log_without_backups_truncates(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "instance"
+    tmp_path.mkdir()
     log = RotatingLog(tmp_path / "out.log", max_bytes=10, backups=0)
     log.write("123456789\n")
     log.write("abc\n")

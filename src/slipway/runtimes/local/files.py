@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +120,8 @@ class StateRecord:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and os.replace so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # pid and thread in the name: concurrent writers must not share a temporary file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)

@@ -74,7 +74,8 @@ class LocalRuntime:
         files = self._files(instance_id)
         record = read_state(files)
         if record is None:
-            return  # missing or never came up: nothing runs
+            self._kill_unready(files)  # missing, or a supervisor that never reported: it started nothing
+            return
         if grace is not None:
             write_atomic(files.stop_request, f'{{"grace": {float(grace)}}}\n')
         wait_grace = grace if grace is not None else self._stop_grace(files)
@@ -108,6 +109,9 @@ class LocalRuntime:
         record = read_state(files)
         if record is None:
             return InstanceState(instance_id, "stopped", last_exit_reason="no state recorded")
+        if record.status in ALIVE and not self._supervisor_alive(files, record):
+            # it may have written "stopped" and exited between our read and our check: read again
+            record = read_state(files) or record
         if record.status in ALIVE and not self._supervisor_alive(files, record):
             orphan = self._orphan_alive(record)
             reason = SUPERVISOR_DIED + (f"; app process {record.pid} still running" if orphan else "")
@@ -159,11 +163,14 @@ class LocalRuntime:
             # start_new_session: out of our session and process group, so signals to us don't reach it;
             # the process then forks and exits (see supervisor.daemonize), so we reap it right here and
             # the real supervisor is adopted by init: not our child, and it survives our death.
-            first = subprocess.Popen(
-                [self.python, "-m", SUPERVISOR_MODULE, str(files.dir)],
-                cwd=files.dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=errors, close_fds=True, start_new_session=True,
-            )
+            try:
+                first = subprocess.Popen(
+                    [self.python, "-m", SUPERVISOR_MODULE, str(files.dir)],
+                    cwd=files.dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=errors, close_fds=True, start_new_session=True,
+                )
+            except OSError as exc:
+                raise Unavailable(f"cannot run the supervisor with {self.python}: {exc}") from exc
         try:
             returncode = first.wait(timeout=self.start_timeout)
         except subprocess.TimeoutExpired:
@@ -182,12 +189,26 @@ class LocalRuntime:
             return record is not None and record.status != "starting"
 
         if not self._wait(ready, self.start_timeout):
+            self._kill_unready(files)
             raise Unavailable(f"supervisor of {files.dir.name} wrote no state in {self.start_timeout:g} s",
                               self._supervisor_errors(files))
         record = read_state(files)
         if record is not None and record.status == "stopped":  # it gave up at once (see supervisor.abort)
             raise Unavailable(f"supervisor of {files.dir.name} failed: {record.last_exit_reason}",
                               self._supervisor_errors(files))
+
+    def _kill_unready(self, files: InstanceFiles) -> None:
+        """A supervisor too slow to report must not live on unseen: kill it and whatever it started."""
+        try:
+            pid = int(files.pid.read_text())
+        except (OSError, ValueError):
+            return
+        if process_matches(pid, None, cmdline_part=str(files.dir)):
+            _kill(pid, signal.SIGKILL)
+        record = read_state(files)
+        if record is not None and self._orphan_alive(record):
+            assert record.pid is not None
+            _killpg(record.pid, signal.SIGKILL)
 
     def _supervisor_alive(self, files: InstanceFiles, record: StateRecord) -> bool:
         # cmdline check: the pid must be a supervisor of *this* directory, not a recycled pid
