@@ -25,6 +25,8 @@ from slipway.routing.admin import CaddyAdmin
 
 log = logging.getLogger(__name__)
 
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
 LOG_FILE = "caddy.log"
 PID_FILE = "caddy.pid"
 BOOTSTRAP_FILE = "bootstrap.json"
@@ -96,6 +98,7 @@ class CaddyProcess:
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
         log.info("started caddy (pid %s, admin %s)", self._popen.pid, self.admin)
+        _warn_without_request_migration()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._popen.poll() is not None:
@@ -192,3 +195,23 @@ class CaddyProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def reuseport_migration() -> bool | None:
+    """Whether Linux hands connections queued on a closing SO_REUSEPORT socket to its siblings.
+
+    On Unix each Caddy config gets its own SO_REUSEPORT listening socket; when a load closes the old one,
+    connections the kernel had queued on it (handshake done, not yet accepted) are reset, unless
+    net.ipv4.tcp_migrate_req=1 (Linux >= 5.14) moves them to the new socket. None when unknown (not Linux).
+    """
+    try:
+        return MIGRATE_REQ.read_text().strip() == "1"
+    except OSError:
+        return None
+
+
+def _warn_without_request_migration() -> None:
+    # A host setting, per network namespace: the operator's to change, not ours; say so once per start.
+    if reuseport_migration() is False:
+        log.warning("net.ipv4.tcp_migrate_req is 0: a route change may reset a few connections that arrive "
+                    "at that instant; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) for lossless switches")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
@@ -77,3 +78,17 @@ async def require_principal(
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another origin (Origin, else Referer).
+
+    SameSite cookies do not stop a sibling subdomain (an app at <app>.<base_domain> is same-site
+    with the dashboard); the Origin header does. No header at all (old clients, curl) is allowed:
+    the CSRF token still has to match.
+    """
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None:
+        return True
+    host = request.headers.get("host", "")
+    return urlsplit(source).netloc.lower() == host.lower()

@@ -187,23 +187,32 @@ def test_rejected_config_keeps_the_old_one(router: CaddyRouter, upstreams: Upstr
 # ---- switching under load ------------------------------------------------------------------------------
 
 
+def _no_response(exc: httpx.HTTPError) -> bool:
+    """Whether the connection closed before any byte of a response: the request was never handled."""
+    return (isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc)) or (
+        isinstance(exc, httpx.ReadError) and "reset by peer" in str(exc))
+
+
 @dataclass
 class Load:
-    """Threads sending requests until stopped: half open a fresh connection per request, half reuse one
+    """Threads sending GETs until stopped: half open a fresh connection per request, half reuse one
     keep-alive connection, like browsers.
 
-    A config load closes the keep-alive connections that sit idle at that moment (Go's graceful shutdown of
-    the old server). A request the client sends at that very instant meets a connection closed before any
-    response byte: the keep-alive race every HTTP/1.1 server has at any idle close, which RFC 9112 §9.3.1
-    lets clients answer by retrying an idempotent request on a new connection, as browsers and curl do.
-    The keep-alive threads do exactly that, once; the fresh-connection threads never retry.
+    A config load can close a connection before it carries any response byte, in two races that are Caddy's
+    and the kernel's, not ours (see slipway.routing.process): a keep-alive connection idle at that instant is
+    closed by the old server's graceful shutdown, and a connection still in the accept queue of the old
+    config's SO_REUSEPORT socket is reset unless net.ipv4.tcp_migrate_req=1. The request was never handled,
+    and RFC 9112 §9.3.1 has clients retry an idempotent one on a new connection, as browsers and curl do:
+    these threads do that, once, and count it. Everything else is a failure: an error response (502, 503),
+    a truncated body, a second failure, or a request that had to be retried on a connection that was
+    answering already.
     """
 
     port: int
     host: str
     bodies: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    keepalive_retries: int = 0
+    retried: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -220,29 +229,28 @@ class Load:
             thread.join(30)
 
     def _run(self, keepalive: bool) -> None:
+        mode = "keep-alive" if keepalive else "fresh"
         headers = {"Host": self.host} if keepalive else {"Host": self.host, "Connection": "close"}
         with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30, trust_env=False) as http:
             for _ in range(100_000):  # bounded; normally ended by stop() after about 2 s
                 if self._stop.is_set():
                     return
-                outcome = self._one(http, headers, retry=keepalive)
+                outcome = self._one(http, headers, mode, retry=True)
                 with self._lock:
                     if outcome in ("one", "two"):
                         self.bodies.append(outcome)
                     else:
-                        self.failures.append(f"{'keep-alive' if keepalive else 'fresh'}: {outcome}")
+                        self.failures.append(f"{mode}: {outcome}")
 
-    def _one(self, http: httpx.Client, headers: dict[str, str], *, retry: bool) -> str:
+    def _one(self, http: httpx.Client, headers: dict[str, str], mode: str, *, retry: bool) -> str:
         try:
             response = http.get("/", headers=headers)
-        except httpx.RemoteProtocolError as exc:
-            if not (retry and "without sending a response" in str(exc)):
+        except httpx.HTTPError as exc:
+            if not (retry and _no_response(exc)):
                 return f"{type(exc).__name__}: {exc}"
             with self._lock:
-                self.keepalive_retries += 1
-            return self._one(http, headers, retry=False)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
+                self.retried.append(f"{mode}: {type(exc).__name__}: {exc}")
+            return self._one(http, headers, mode, retry=False)
         return response.text if response.status_code == 200 else f"HTTP {response.status_code}"
 
 
@@ -276,7 +284,7 @@ def test_switches_under_load_drop_nothing(router: CaddyRouter, upstreams: Upstre
         router.apply(RouteTable([Route("a.localhost", (target,)), Route("b.localhost", (other,))]))
         switches += 1
     traffic.stop()
-    assert traffic.failures == []
+    assert traffic.failures == [], f"retried once: {traffic.retried}"
     assert switches >= 5
     assert {"one", "two"} <= set(traffic.bodies)
 
@@ -291,7 +299,7 @@ def test_old_upstream_stopped_right_after_switch_drops_nothing(router: CaddyRout
     upstreams.stop("one")
     time.sleep(1.3)
     traffic.stop()
-    assert traffic.failures == []
+    assert traffic.failures == [], f"retried once: {traffic.retried}"
     assert traffic.bodies[-1] == "two" and "one" in traffic.bodies
     assert client("a.localhost").text == "two"
 
@@ -305,7 +313,7 @@ def test_dead_upstream_in_a_pool_is_retried_on_the_others(router: CaddyRouter, u
     upstreams.stop("one")  # the route table still lists it: Caddy must retry on "two"
     time.sleep(1.0)
     traffic.stop()
-    assert traffic.failures == []
+    assert traffic.failures == [], f"retried once: {traffic.retried}"
     assert traffic.bodies[-1] == "two"
 
 

@@ -155,10 +155,11 @@ class LocalRuntime:
         return InstanceFiles(self.root.resolve() / instance_id)
 
     def _launch(self, files: InstanceFiles) -> None:
-        env = dict(os.environ)
-        # the supervisor must import this very slipway, installed or not
+        # a small environment: the supervisor lives long and needs none of the control plane's secrets
+        # (the app gets exactly spec.env anyway); it must import this very slipway, installed or not
         package_root = str(Path(slipway.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL", "TZ") if key in os.environ}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         with open(files.supervisor_log, "ab") as errors:
             # start_new_session: out of our session and process group, so signals to us don't reach it;
             # the process then forks and exits (see supervisor.daemonize), so we reap it right here and
