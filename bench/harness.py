@@ -44,6 +44,7 @@ VERSION = open("version.txt").read().strip()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: without this, 40 ms per keep-alive request
 
     def do_GET(self):
         body = json.dumps({"version": VERSION, "release": os.environ.get("SLIPWAY_RELEASE")}).encode()
@@ -300,18 +301,26 @@ class Slipway:
                 return proc.pid
         return None
 
-    def step_durations(self, app: str, deploy_id: int) -> dict[str, float]:
-        """Seconds between consecutive `-----> step` lines of a deploy's log (the last step until its last line)."""
-        lines = self.api(f"/apps/{app}/deploys/{deploy_id}/log")["lines"]
+    def step_marks(self, app: str, deploy_id: int) -> list[tuple[float, str]]:
+        """(epoch seconds, title) of each `-----> step` line of a deploy's log, plus ("end") at its last line."""
         import datetime as dt
 
-        marks = [(dt.datetime.fromisoformat(x["ts"]), x["line"][7:].split(" ")[0].rstrip(":"))
-                 for x in lines if x["line"].startswith("-----> ")]
-        end = dt.datetime.fromisoformat(lines[-1]["ts"]) if lines else None
+        lines = self.api(f"/apps/{app}/deploys/{deploy_id}/log")["lines"]
+
+        def epoch(ts: str) -> float:
+            t = dt.datetime.fromisoformat(ts)
+            return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+        marks = [(epoch(x["ts"]), x["line"][7:]) for x in lines if x["line"].startswith("-----> ")]
+        return marks + ([(epoch(lines[-1]["ts"]), "end")] if lines else [])
+
+    def step_durations(self, app: str, deploy_id: int) -> dict[str, float]:
+        """Seconds spent in each step of a deploy (keyed by the step title's first word)."""
+        marks = self.step_marks(app, deploy_id)
         out: dict[str, float] = {}
-        for (ts, name), nxt in zip(marks, [*marks[1:], (end, "")], strict=True):
-            if nxt[0] is not None:
-                out[name] = out.get(name, 0.0) + (nxt[0] - ts).total_seconds()
+        for (ts, title), (nxt, _) in zip(marks, marks[1:]):
+            key = title.split(" ")[0].rstrip(":")
+            out[key] = out.get(key, 0.0) + nxt - ts
         return out
 
 
@@ -438,6 +447,7 @@ def wrk(url: str, *, host: str | None = None, threads: int = 2, connections: int
 @dataclass
 class Sample:
     start: float       # time.monotonic() the request was due (its schedule slot)
+    sent: float        # time.time() it was actually written (to line up with deploy log timestamps)
     latency: float     # seconds from the due time to the complete response (coordinated-omission safe)
     ok: bool
     detail: str        # the version served, or what went wrong
@@ -447,13 +457,17 @@ class PacedLoad:
     """`connections` keep-alive connections to host:port sending GET / with a Host header, together at
     `rate` requests/s on a fixed schedule, in a background thread, until stop(). Every request that does
     not end in a 2xx response (status, reset, EOF, timeout) is a failure; after a failure the connection
-    is replaced. Latency is measured from the request's scheduled time, so a stall counts for every
+    is replaced. An idle connection the server closed is noticed before reuse and replaced without a
+    failure, as real clients do (see `reconnects`); a request already sent when the close arrives fails.
+    Latency is measured from the request's scheduled time, so a stall counts for every
     request it delays, not just one."""
 
     def __init__(self, port: int, host: str, *, rate: float = 200, connections: int = 8,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, strict: bool = False) -> None:
+        self.strict = strict  # True: reuse a connection the server closed anyway, and count that failure
         self.port, self.host, self.rate, self.connections, self.timeout = port, host, rate, connections, timeout
         self.samples: list[Sample] = []
+        self.reconnects = 0  # idle connections the server closed, noticed before reuse (not failures)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
@@ -482,6 +496,13 @@ class PacedLoad:
             now = time.monotonic()
             if due > now:
                 await asyncio.sleep(due - now)
+            if not self.strict and writer is not None and reader is not None and reader.at_eof():
+                # the server closed this idle keep-alive connection (allowed by HTTP/1.1): like any real
+                # client (httpcore, urllib3, browsers), notice it before reuse and open a new one
+                writer.close()
+                writer = None
+                self.reconnects += 1
+            sent = time.time()
             try:
                 if writer is None:
                     reader, writer = await asyncio.wait_for(
@@ -492,7 +513,7 @@ class PacedLoad:
                 ok, detail = 200 <= status < 300, _version(body) if 200 <= status < 300 else f"HTTP {status}"
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
                 ok, detail = False, type(exc).__name__
-            self.samples.append(Sample(due, time.monotonic() - due, ok, detail))
+            self.samples.append(Sample(due, sent, time.monotonic() - due, ok, detail))
             if not ok and writer is not None:
                 writer.close()
                 writer = None

@@ -38,35 +38,40 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--steady", type=float, default=10, help="seconds of steady load before the deploys")
     parser.add_argument("--redeploys", type=int, default=5)
-    parser.add_argument("--fast-app", action="store_true", help="use the asyncio app instead of the stdlib one")
+    parser.add_argument("--stdlib-app", action="store_true",
+                        help="use the stdlib ThreadingHTTPServer app instead of the asyncio one")
+    parser.add_argument("--strict", action="store_true",
+                        help="count requests sent on idle connections the server already closed as failures")
     args = parser.parse_args()
 
     with platform("zero-downtime") as sw:
-        repo = Repo(sw.tmp / "repo", app_files("1", fast=args.fast_app))
+        repo = Repo(sw.tmp / "repo", app_files("1", fast=not args.stdlib_app))
         sw.create_app(APP, repo)
         sw.cli("deploy", APP)
 
-        load = PacedLoad(sw.http_port, sw.host(APP), rate=args.rate, connections=args.connections).start()
+        load = PacedLoad(sw.http_port, sw.host(APP), rate=args.rate, connections=args.connections,
+                         strict=args.strict).start()
         try:
             time.sleep(2)  # warm-up: connections open, Caddy's upstream pool filled
             steady_from = load.mark()
             time.sleep(args.steady)
             deploys_from = load.mark()
-            timings = []
+            timings, deploy_ids = [], []
             for version in range(2, 2 + args.redeploys):
                 repo.commit({"version.txt": f"{version}\n"}, f"v{version}")
                 t0 = time.monotonic()
-                sw.cli("deploy", APP)
+                deploy_ids.append(sw.cli_json("deploy", APP)["id"])
                 timings.append(("deploy", version, round(time.monotonic() - t0, 2)))
                 print(f"deploy v{version}: {timings[-1][2]:.1f}s, {len(load.samples) - deploys_from} requests so far")
             t0 = time.monotonic()
-            sw.cli("rollback", APP)
+            deploy_ids.append(sw.cli_json("rollback", APP)["id"])
             timings.append(("rollback", args.redeploys, round(time.monotonic() - t0, 2)))
             print(f"rollback: {timings[-1][2]:.1f}s")
             deploys_to = load.mark()
             time.sleep(1)  # requests in flight at the end still count
         finally:
             samples = load.stop()
+        marks = sorted(m for i in deploy_ids for m in sw.step_marks(APP, i))
 
     warmup, steady, during = samples[:steady_from], samples[steady_from:deploys_from], samples[deploys_from:]
     s, d, w = summary(steady), summary(during), summary(warmup)
@@ -74,13 +79,12 @@ def main() -> int:
     ratio = d["p99_ms"] / s["p99_ms"]  # type: ignore[operator]
     print(f"steady : {s}")
     print(f"deploys: {d}")
+    print(f"idle keep-alive connections closed by the server and reopened: {load.reconnects}")
     if w["failed"]:
         print(f"warm-up: {w}")
-    bad = [x for x in samples if not x.ok]
-    if bad:
-        first = samples[0].start
-        print("failed requests (s since load start → what):",
-              ", ".join(f"{x.start - first:.2f}→{x.detail}" for x in bad[:20]))
+    for x in [x for x in samples if not x.ok][:20]:  # when, relative to the deploy steps
+        step = max((m for m in marks if m[0] <= x.sent), default=(x.sent, "before the deploys"))
+        print(f"failed: {x.detail} sent {x.sent - step[0]:+.3f}s after '{step[1]}'")
 
     rows = [
         row("failed requests (all phases)", failed, "req", target="== 0", met=failed == 0),
@@ -92,6 +96,7 @@ def main() -> int:
     ]
     report("zero_downtime", rows, {"steady": s, "deploys": d, "warmup": w, "deploy_timings_s": timings,
                                    "rate": args.rate, "connections": args.connections,
+                                   "idle_connections_closed_by_server": load.reconnects,
                                    "deploys_to_index": deploys_to})
     return 1 if failed else 0
 

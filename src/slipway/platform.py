@@ -73,5 +73,6 @@ def _router(settings: Settings) -> Router:
         return MemoryRouter()
     from slipway.routing.caddy import CaddyProcess, CaddyRouter, find_caddy
 
-    process = CaddyProcess(settings.caddy_bin or find_caddy(), settings.caddy_admin, settings.path("caddy"))
+    process = CaddyProcess(settings.caddy_bin or find_caddy(), settings.caddy_admin, settings.path("caddy"),
+                           tune_kernel=settings.tune_kernel)
     return CaddyRouter(settings.caddy_admin, settings.http_port, settings.https_port, process=process)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from tests.conftest import free_port
 
 from slipway.app import create_app
 from slipway.auth import service as auth_service
@@ -23,7 +24,6 @@ from slipway.db import transaction
 from slipway.platform import Platform, build_platform
 from slipway.routing.base import MemoryRouter
 from slipway.server import Background
-from tests.conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -67,6 +67,8 @@ def test_deploy_an_app_from_the_dashboard(dashboard: Dashboard, page: Any, make_
 
     # deploy: the log streams in and the outcome arrives with the `end` event
     page.click("button:has-text('Deploy')")
+    expect(page.locator("#log .line").first).to_be_visible(timeout=DEPLOY_TIMEOUT)
+    page.screenshot(path="/tmp/slipway-deploy-running.png")
     wait_for_deploy(page, expect)
     log = page.locator("#log").inner_text()
     assert "-----> Fetching" in log and "-----> Building" in log and "Switching traffic to v1" in log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -147,3 +148,83 @@ def test_secret_values_never_reach_the_deploy_log(api: Api, make_repo) -> None: 
     log = api.log("leaky", deploy["id"])
     assert "token is ••••••••" in log
     assert "s3cr3t-canary-value" not in log
+
+
+def test_crash_right_after_switch_rolls_back_automatically(api: Api, make_repo, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.watch_seconds = 4
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "flaky", "git_url": repo.url})
+    assert api.deploy("flaky")["status"] == "succeeded"
+    # healthy at first, then dies two seconds after it starts: after the switch, inside the watch window
+    crashing = python_app_files("2")["app.py"].replace(
+        'print("listening on"',
+        'import threading; threading.Timer(2.0, lambda: os._exit(7)).start()\nprint("listening on"')
+    repo.commit({"app.py": crashing, "version.txt": "2\n"}, "crashes later")
+    deploy = api.deploy("flaky")
+    assert deploy["status"] == "rolled_back", api.log("flaky", deploy["id"])
+    assert "rolling back automatically" in api.log("flaky", deploy["id"])
+    assert serve(api, "flaky")["version"] == "1"
+    app = api.call("GET", "/apps/flaky", 200).json()
+    assert app["live_release"] == 1
+    assert [i["release"] for i in app["instances"]] == [1]
+
+
+def test_static_site_is_served_by_the_router(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo(files={"public/index.html": "<h1>hi</h1>\n"})
+    api.call("POST", "/apps", 201, json={"name": "site", "git_url": repo.url})
+    deploy = api.deploy("site")
+    assert deploy["status"] == "succeeded", api.log("site", deploy["id"])
+    router = api.platform.router
+    assert isinstance(router, MemoryRouter)
+    route = next(r for r in router.table.routes if r.app == "site")
+    assert route.static_root and route.static_root.endswith("public") and not route.upstreams
+    assert api.call("GET", "/apps/site/instances", 200).json() == []
+
+
+def test_port_pool_exhausted_is_a_clear_failure(api: Api, make_repo, settings) -> None:  # type: ignore[no-untyped-def]
+    low = int(settings.port_range.split("-")[0])
+    settings.port_range = f"{low}-{low}"  # room for exactly one instance
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "one", "git_url": repo.url})
+    api.call("POST", "/apps", 201, json={"name": "two", "git_url": repo.url})
+    assert api.deploy("one")["status"] == "succeeded"
+    second = api.deploy("two")
+    assert second["status"] == "failed"
+    assert f"port pool {low}-{low} is exhausted" in second["reason"]
+    assert serve(api, "one")["version"] == "1"
+    # releasing a port makes room again
+    api.call("DELETE", "/apps/one", 204)
+    assert api.deploy("two")["status"] == "succeeded"
+
+
+def test_malformed_slipway_toml_fails_with_its_position(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    files = python_app_files()
+    files["slipway.toml"] = "[release\ncommand = 1\n"
+    repo = make_repo(files=files)
+    api.call("POST", "/apps", 201, json={"name": "typo", "git_url": repo.url})
+    deploy = api.deploy("typo")
+    assert deploy["status"] == "failed"
+    assert "slipway.toml" in deploy["reason"] and "line 1" in deploy["reason"]
+    assert api.call("GET", "/apps/typo/releases", 200).json() == []
+
+
+def test_env_values_are_not_stored_in_clear(api: Api, make_repo, settings) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "vault", "git_url": repo.url})
+    canary = "canary-7f3a9c1e5b2d"
+    api.call("PATCH", "/apps/vault/env", 200, json={"set": {"SECRET": canary}})
+    assert api.deploy("vault")["status"] == "succeeded"
+    shown = api.call("GET", "/apps/vault", 200).text + api.call("GET", "/apps/vault/env", 200).text
+    assert canary not in shown
+    if settings.db_url.startswith("sqlite"):
+        api.platform.engine.dispose()  # checkpoint the WAL so the file holds everything
+        db_file = settings.db_url.removeprefix("sqlite:///")
+        blob = b"".join(Path(p).read_bytes() for p in (db_file, db_file + "-wal") if Path(p).exists())
+        assert canary.encode() not in blob
+    else:
+        from sqlalchemy import text
+
+        with api.platform.engine.connect() as conn:
+            dump = " ".join(str(row) for table in ("env_vars", "releases", "events", "deploy_log_lines")
+                            for row in conn.execute(text(f"select * from {table}")))
+        assert canary not in dump

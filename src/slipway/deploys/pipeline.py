@@ -215,7 +215,7 @@ class DeployRun:
             old = [i.id for i in instance_service.active(session, self.app_id)]
             previous_live = app.live_release_id
         if release.config.get("static_root"):
-            self._switch(release, new=[])
+            self._switch(release, new=[], old=old)
             self._drain_and_stop(old)
             self._prune()
             return None
@@ -239,7 +239,7 @@ class DeployRun:
             self._stop_all([i.id for i in new])
             raise
         self._step("switch", f"Switching traffic to v{release.version}")
-        self._switch(release, new=[i.id for i in new])
+        self._switch(release, new=[i.id for i in new], old=old)
         if self._watch(new):
             self.log.step("The new release crashed after the switch: rolling back automatically")
             self._switch_back(previous_live, old, [i.id for i in new])
@@ -295,9 +295,11 @@ class DeployRun:
                 raise DeployError(f"{instance.id} exited at start ({state.last_exit_reason or state.status})",
                                   "\n".join(self.platform.runtime.logs(instance.id, 20)))
 
-    def _switch(self, release: Release, *, new: list[str]) -> None:
-        instance_service.mark(self.platform, new, "running")
+    def _switch(self, release: Release, *, new: list[str], old: list[str]) -> None:
+        """One transaction, one router load: new instances in, old ones out (they keep running to drain)."""
         with transaction(self.platform.sessions) as session:
+            instance_service.mark(session, new, "running")
+            instance_service.mark(session, old, "stopping")
             session.execute(update(App).where(App.id == self.app_id)
                             .values(live_release_id=release.id, desired_state="running"))
         routing.apply(self.platform)
@@ -317,8 +319,9 @@ class DeployRun:
         return False
 
     def _switch_back(self, previous_live: int | None, old: list[str], new: list[str]) -> None:
-        instance_service.mark(self.platform, new, "stopping")
         with transaction(self.platform.sessions) as session:
+            instance_service.mark(session, new, "stopping")
+            instance_service.mark(session, old, "running")
             session.execute(update(App).where(App.id == self.app_id).values(live_release_id=previous_live))
         routing.apply(self.platform)
         self._stop_all(new)
@@ -329,8 +332,6 @@ class DeployRun:
     def _drain_and_stop(self, old: list[str]) -> None:
         if not old:
             return
-        instance_service.mark(self.platform, old, "stopping")
-        routing.apply(self.platform)
         time.sleep(self.settings.drain_seconds)  # requests already routed to them finish
         self._stop_all(old)
 

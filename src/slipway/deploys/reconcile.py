@@ -12,7 +12,6 @@ from slipway.db import transaction, utcnow
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Release
 from slipway.instances import service as instance_service
-from slipway.instances.models import Instance
 from slipway.jobs import queue
 from slipway.platform import Platform
 from slipway.routing import service as routing
@@ -51,7 +50,8 @@ def reconcile_instances(platform: Platform) -> None:
                 assert live is not None
                 replacement = instance_service.start(platform, app=app, release=live,
                                                      process_type=instance.process_type)
-                instance_service.mark(platform, [replacement.id], "running")
+                with transaction(platform.sessions) as session:
+                    instance_service.mark(session, [replacement.id], "running")
                 changed = True
     if changed:
         routing.apply(platform)
@@ -62,7 +62,3 @@ def ensure_router(platform: Platform) -> None:
     if ensure is not None:
         ensure()
 
-
-def running_instances(platform: Platform) -> list[Instance]:
-    with platform.sessions() as session:
-        return list(session.scalars(select(Instance).where(Instance.status == "running")))

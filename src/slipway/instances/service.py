@@ -87,7 +87,7 @@ def states(platform: Platform, instances: list[Instance]) -> dict[str, InstanceS
     return {i.id: platform.runtime.state(i.id) for i in instances}
 
 
-def mark(platform: Platform, instance_ids: list[str], status: str) -> None:
-    with transaction(platform.sessions) as session:
+def mark(session: Session, instance_ids: list[str], status: str) -> None:
+    if instance_ids:
         for row in session.scalars(select(Instance).where(Instance.id.in_(instance_ids))):
             row.status = status

@@ -49,7 +49,8 @@ def find_caddy() -> str:
 
 class CaddyProcess:
     def __init__(self, binary: str | Path, admin: str, workdir: Path, *, start_timeout: float = 20.0,
-                 stop_timeout: float = 15.0) -> None:
+                 stop_timeout: float = 15.0, tune_kernel: bool = False) -> None:
+        self.tune_kernel = tune_kernel
         self.binary = str(binary)
         self.admin = admin
         self.workdir = Path(workdir)
@@ -98,7 +99,8 @@ class CaddyProcess:
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
         log.info("started caddy (pid %s, admin %s)", self._popen.pid, self.admin)
-        _warn_without_request_migration()
+        if not (self.tune_kernel and enable_request_migration()):
+            _warn_without_request_migration()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._popen.poll() is not None:
@@ -210,8 +212,25 @@ def reuseport_migration() -> bool | None:
         return None
 
 
+def enable_request_migration() -> bool:
+    """Turn net.ipv4.tcp_migrate_req on when we may (root, Linux >= 5.14); True if it is on afterwards.
+
+    Zero downtime is Slipway's promise, and without this a route switch can reset a connection that
+    arrives at that instant. It only changes where the kernel queues already-accepted handshakes, so it is
+    safe for every other program on the host; SLIPWAY_TUNE_KERNEL=false leaves the host alone.
+    """
+    if reuseport_migration() is not False:
+        return bool(reuseport_migration())
+    try:
+        MIGRATE_REQ.write_text("1\n")
+    except OSError:
+        return False
+    log.info("set net.ipv4.tcp_migrate_req=1 so that route switches reset no queued connection")
+    return True
+
+
 def _warn_without_request_migration() -> None:
-    # A host setting, per network namespace: the operator's to change, not ours; say so once per start.
+    # say so once per start: the operator can set it (or let Slipway, see enable_request_migration)
     if reuseport_migration() is False:
         log.warning("net.ipv4.tcp_migrate_req is 0: a route change may reset a few connections that arrive "
                     "at that instant; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) for lossless switches")

@@ -34,6 +34,7 @@ from slipway.db import transaction
 from slipway.deploys import service as deploy_service
 from slipway.deploys.api import deploy_out
 from slipway.errors import SlipwayError, TooMany
+from slipway.platform import Platform
 from slipway.routing import service as routing
 from slipway.web.deps import SESSION_COOKIE, PlatformDep, client_ip, csrf_token_of, same_origin
 
@@ -115,9 +116,11 @@ def render(request: Request, template: str, status: int = 200, /, *, who: Princi
     return response
 
 
-def redirect(url: str, *, flash: str | None = None, kind: str = "ok", href: str | None = None) -> Response:
-    response = RedirectResponse(url, status_code=303)
-    if flash is not None:
+def redirect(url: str, *, flash: str | None = None, kind: str = "ok", href: str | None = None,
+             htmx: bool = False) -> Response:
+    """303 to `url` (for htmx: an HX-Redirect, which it follows with a full page load)."""
+    response = Response(headers={"HX-Redirect": url}) if htmx else RedirectResponse(url, status_code=303)
+    if flash is not None:  # shown once, by the next full page
         raw = json.dumps({"kind": kind, "text": flash, "href": href}).encode()
         response.set_cookie(FLASH_COOKIE, base64.urlsafe_b64encode(raw).decode(), max_age=60, path="/",
                             httponly=True, samesite="lax")
@@ -245,22 +248,21 @@ def logout(request: Request, platform: PlatformDep, _: Actor) -> Response:
 # ---- apps list and creation ------------------------------------------------------------------------
 
 
-def _apps(session: Session, request: Request) -> list[Any]:
-    platform = request.app.state.platform
+def _apps(session: Session, platform: Platform) -> list[Any]:
     return [app_out(session, platform, app) for app in app_service.list_all(session)]
 
 
 @router.get("/")
 def apps_page(request: Request, platform: PlatformDep, _: Viewer) -> Response:
     with platform.sessions() as session:
-        apps = _apps(session, request)
+        apps = _apps(session, platform)
     return render(request, "apps.html", apps=apps, form={"branch": "main"}, error=None)
 
 
 @router.get("/partials/apps")
 def apps_partial(request: Request, platform: PlatformDep, _: Viewer) -> Response:
     with platform.sessions() as session:
-        apps = _apps(session, request)
+        apps = _apps(session, platform)
     return render(request, "partials/apps_table.html", apps=apps)
 
 
@@ -278,49 +280,50 @@ def create_app(request: Request, platform: PlatformDep, who: Actor, name: Annota
         if request.headers.get("hx-request"):
             return render(request, "partials/new_app.html", exc.status, form=form, error=error)
         with platform.sessions() as session:
-            apps = _apps(session, request)
+            apps = _apps(session, platform)
         return render(request, "apps.html", exc.status, apps=apps, form=form, error=error)
     routing.apply(platform)
-    target = f"/apps/{form['name']}"
-    if request.headers.get("hx-request"):
-        return Response(status_code=200, headers={"HX-Redirect": target})
-    return redirect(target, flash=f"Created {form['name']}: deploy it when you are ready.")
+    return redirect(f"/apps/{form['name']}", flash=f"Created {form['name']}: deploy it when you are ready.",
+                    htmx=bool(request.headers.get("hx-request")))
 
 
 # ---- one app ---------------------------------------------------------------------------------------
 
 
-def _app_context(session: Session, request: Request, name: str) -> dict[str, Any]:
-    platform = request.app.state.platform
+def _app_context(session: Session, platform: Platform, name: str) -> dict[str, Any]:
     app = app_service.get(session, name)
     deploys = [deploy_out(session, name, d) for d in deploy_service.deploys(session, app, limit=10)]
     return {"app": app_out(session, platform, app, detail=True), "deploys": deploys}
 
 
-def _env_rows(session: Session, request: Request, app: App, *, reveal: bool) -> list[tuple[str, str]]:
-    values = app_service.env_plain(session, request.app.state.platform.box, app)
+def _env_rows(session: Session, platform: Platform, app: App, *, reveal: bool) -> list[tuple[str, str]]:
+    values = app_service.env_plain(session, platform.box, app)
     return [(key, value if reveal else mask(value)) for key, value in values.items()]
+
+
+def _app_page(request: Request, platform: Platform, name: str, *, reveal: bool) -> Response:
+    with platform.sessions() as session:
+        context = _app_context(session, platform, name)
+        app = app_service.get(session, name)
+        releases = deploy_service.releases(session, app)
+        env = _env_rows(session, platform, app, reveal=reveal)
+        live_id = app.live_release_id
+    return render(request, "app.html", **context, releases=releases, live_id=live_id, env=env, revealed=reveal)
 
 
 @router.get("/apps/{name}")
 def app_page(name: str, request: Request, platform: PlatformDep, _: Viewer) -> Response:
-    with platform.sessions() as session:
-        context = _app_context(session, request, name)
-        app = app_service.get(session, name)
-        releases = deploy_service.releases(session, app)
-        env = _env_rows(session, request, app, reveal=False)
-        live_id = app.live_release_id
-    return render(request, "app.html", **context, releases=releases, live_id=live_id, env=env, revealed=False)
+    return _app_page(request, platform, name, reveal=False)
 
 
 @router.get("/apps/{name}/partials/live")
 def app_live_partial(name: str, request: Request, platform: PlatformDep, _: Viewer) -> Response:
     with platform.sessions() as session:
-        context = _app_context(session, request, name)
+        context = _app_context(session, platform, name)
     return render(request, "partials/app_live.html", **context)
 
 
-def _queue(platform: Any, name: str, kind: str, who: Principal, **kwargs: Any) -> Response:
+def _queue(platform: Platform, name: str, kind: str, who: Principal, **kwargs: Any) -> Response:
     try:
         with transaction(platform.sessions) as session:
             app = app_service.get(session, name)
@@ -420,18 +423,14 @@ def unset_env_action(name: str, platform: PlatformDep, who: Actor, key: Annotate
 @router.post("/apps/{name}/env/reveal")
 def reveal_env(name: str, request: Request, platform: PlatformDep, _: Actor) -> Response:
     """Values in clear, only on this explicit (CSRF-checked) request; never cached."""
+    if not request.headers.get("hx-request"):
+        return _app_page(request, platform, name, reveal=True)
     with platform.sessions() as session:
         app = app_service.get(session, name)
-        env = _env_rows(session, request, app, reveal=True)
+        env = _env_rows(session, platform, app, reveal=True)
         has_live = app.live_release_id is not None
-    if request.headers.get("hx-request"):
-        return render(request, "partials/env.html", app={"name": name, "live_release": has_live}, env=env,
-                      revealed=True)
-    with platform.sessions() as session:
-        context = _app_context(session, request, name)
-        app = app_service.get(session, name)
-        releases, live_id = deploy_service.releases(session, app), app.live_release_id
-    return render(request, "app.html", **context, releases=releases, live_id=live_id, env=env, revealed=True)
+    return render(request, "partials/env.html", app={"name": name, "live_release": has_live}, env=env,
+                  revealed=True)
 
 
 # ---- deleting an app -------------------------------------------------------------------------------
@@ -460,11 +459,13 @@ def delete_action(name: str, request: Request, platform: PlatformDep, who: Actor
 # ---- one deploy ------------------------------------------------------------------------------------
 
 
-def _deploy_context(platform: Any, name: str, deploy_id: int) -> dict[str, Any]:
+def _deploy_context(platform: Platform, name: str, deploy_id: int) -> dict[str, Any]:
     with platform.sessions() as session:
         app = app_service.get(session, name)
         deploy = deploy_out(session, name, deploy_service.get(session, deploy_id, app))
-    steps = STEPS.get(deploy.kind, [])
+    steps = list(STEPS.get(deploy.kind, []))
+    if deploy.step == "release_command" and "start" in steps:  # only for apps that declare one
+        steps.insert(steps.index("start"), "release_command")
     finished = deploy.status in deploy_service.FINISHED
     current = steps.index(deploy.step) if deploy.step in steps else -1
     progress = []

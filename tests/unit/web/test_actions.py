@@ -34,20 +34,23 @@ def make_app(plat: Platform, make_repo: Callable[..., object]) -> Callable[[str]
     return make
 
 
-@pytest.mark.parametrize("path", ["/apps/hello/deploy", "/apps/hello/restart", "/apps/hello/stop",
-                                  "/apps/hello/start", "/apps/hello/rollback", "/apps/hello/env",
-                                  "/apps/hello/env/unset", "/apps/hello/env/reveal", "/apps/hello/delete",
-                                  "/apps", "/logout"])
+ACTIONS = ["/apps/hello/deploy", "/apps/hello/restart", "/apps/hello/stop", "/apps/hello/start",
+           "/apps/hello/rollback", "/apps/hello/env", "/apps/hello/env/unset", "/apps/hello/env/reveal",
+           "/apps/hello/delete", "/apps", "/logout"]
+
+
 def test_every_action_refuses_a_missing_or_wrong_csrf_token(logged_in: TestClient, plat: Platform,
-                                                             make_app: Callable[[str], str], path: str) -> None:
+                                                             make_app: Callable[[str], str]) -> None:
     make_app("hello")
     data = {"key": "A", "lines": "A=1", "confirm": "hello", "name": "other", "git_url": "file:///tmp/x"}
-    assert logged_in.post(path, data=data).status_code == 403
-    assert logged_in.post(path, data={**data, "csrf_token": "wrong"}).status_code == 403
-    assert logged_in.post(path, data=data, headers={"X-CSRF-Token": "wrong"}).status_code == 403
+    for path in ACTIONS:
+        assert logged_in.post(path, data=data).status_code == 403, path
+        assert logged_in.post(path, data={**data, "csrf_token": "wrong"}).status_code == 403, path
+        assert logged_in.post(path, data=data, headers={"X-CSRF-Token": "wrong"}).status_code == 403, path
     assert count(plat, Deploy) == 0
     assert count(plat, Job) == 0
     assert count(plat, App) == 1
+    assert logged_in.get("/").status_code == 200  # still logged in: the refused logout did nothing
 
 
 def test_deploy_with_the_token_is_queued_and_shown(logged_in: TestClient, plat: Platform,
@@ -148,6 +151,8 @@ def test_env_values_are_masked_until_revealed_and_always_escaped(logged_in: Test
     assert "&lt;script&gt;alert(&#39;s3cr3t&#39;)&lt;/script&gt;" in revealed.text
     assert secret not in revealed.text
     assert "a=b" in revealed.text
+    whole_page = logged_in.post("/apps/hello/env/reveal", data={"csrf_token": token})  # without htmx
+    assert whole_page.status_code == 200 and "<html" in whole_page.text and "a=b" in whole_page.text
     with plat.sessions() as session:
         assert app_service.env_plain(session, plat.box, app_service.get(session, "hello"))["API_KEY"] == secret
 
