@@ -17,6 +17,7 @@ class BuildResult:
     processes: dict[str, str] = field(default_factory=dict)  # process type -> command
     release_command: str | None = None
     health_path: str = "/"
+    health_timeout: float | None = None  # None: the SLIPWAY_HEALTH_TIMEOUT setting
     static_root: Path | None = None  # set for static sites: served by the router, no process
     env: dict[str, str] = field(default_factory=dict)  # runtime env the build adds (PATH, VIRTUAL_ENV…)
 
@@ -25,6 +26,7 @@ class BuildResult:
             "processes": self.processes,
             "release_command": self.release_command,
             "health_path": self.health_path,
+            "health_timeout": self.health_timeout,
             "static_root": str(self.static_root) if self.static_root else None,
             "env": self.env,
         }

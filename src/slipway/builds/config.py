@@ -17,9 +17,10 @@ _TOML_EOF_RE = re.compile(r"^(?P<msg>.*?)\s*\(at end of document\)$")
 # table -> allowed keys (None: any process name)
 _SCHEMA: dict[str, set[str] | None] = {
     "build": {"command"},
+    "start": {"command"},
     "processes": None,
     "release": {"command"},
-    "health": {"path"},
+    "health": {"path", "timeout"},
 }
 
 
@@ -31,6 +32,7 @@ class AppConfig:
     processes: dict[str, str] = field(default_factory=dict)
     release_command: str | None = None
     health_path: str | None = None
+    health_timeout: float | None = None  # seconds; overrides SLIPWAY_HEALTH_TIMEOUT for this app
 
 
 def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfig:
@@ -78,6 +80,16 @@ def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfi
     )
     if config.health_path is not None and not config.health_path.startswith("/"):
         raise errors.BuildError(f"{filename}: health.path must start with '/', got {config.health_path!r}")
+    timeout = data.get("health", {}).get("timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 3600:
+            raise errors.BuildError(f"{filename}: health.timeout must be a number of seconds from 1 to 3600")
+        config.health_timeout = float(timeout)
+    start = string("start", "command")
+    if start is not None:
+        if "web" in data.get("processes", {}):
+            raise errors.BuildError(f"{filename}: [start] command and processes.web both declare the web process")
+        config.processes["web"] = start
     for name, command in data.get("processes", {}).items():
         if not PROCESS_NAME_RE.match(name):
             raise errors.BuildError(

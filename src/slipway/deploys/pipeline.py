@@ -263,7 +263,8 @@ class DeployRun:
 
     def _health_gate(self, release: Release, new: list[Instance]) -> None:
         path = release.config.get("health_path") or "/"
-        deadline = time.monotonic() + self.settings.health_timeout
+        timeout = release.config.get("health_timeout") or self.settings.health_timeout
+        deadline = time.monotonic() + timeout
         waiting = {i.id: i for i in new if i.process_type == "web"}
         with httpx.Client(timeout=2.0) as client:
             while waiting:
@@ -285,7 +286,7 @@ class DeployRun:
                 if time.monotonic() > deadline:
                     tails = "\n".join(line for i in waiting for line in self.platform.runtime.logs(i, 20))
                     raise DeployError(
-                        f"no healthy answer on GET {path} within {self.settings.health_timeout:.0f}s "
+                        f"no healthy answer on GET {path} within {timeout:.0f}s "
                         "(is the app listening on $PORT?)", tails)
                 time.sleep(0.05)
         # other process types have no endpoint: they must at least be up

@@ -112,3 +112,16 @@ def test_bad_procfile_names_the_line(text: str, fragment: str) -> None:
     with pytest.raises(errors.BuildError) as info:
         parse_procfile(text)
     assert fragment in info.value.message
+
+
+def test_start_command_and_health_timeout() -> None:
+    config = parse_slipway_toml('[start]\ncommand = "gunicorn app:app"\n[health]\npath = "/up"\ntimeout = 30\n')
+    assert config.processes == {"web": "gunicorn app:app"}
+    assert (config.health_path, config.health_timeout) == ("/up", 30.0)
+
+
+@pytest.mark.parametrize("text", ['[health]\ntimeout = 0\n', '[health]\ntimeout = "soon"\n',
+                                  '[start]\ncommand = "a"\n[processes]\nweb = "b"\n'])
+def test_start_and_timeout_are_validated(text: str) -> None:
+    with pytest.raises(errors.BuildError):
+        parse_slipway_toml(text)
