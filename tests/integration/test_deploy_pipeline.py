@@ -228,3 +228,19 @@ def test_env_values_are_not_stored_in_clear(api: Api, make_repo, settings) -> No
             dump = " ".join(str(row) for table in ("env_vars", "releases", "events", "deploy_log_lines")
                             for row in conn.execute(text(f"select * from {table}")))
         assert canary not in dump
+
+
+def test_old_releases_are_pruned_and_cannot_be_rolled_back_to(api: Api, make_repo, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.release_retention = 2
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "keep", "git_url": repo.url})
+    for version in ("2", "3", "4"):
+        repo.commit({"version.txt": version + "\n"}, f"v{version}")
+        assert api.deploy("keep")["status"] == "succeeded"
+    releases = api.call("GET", "/apps/keep/releases", 200).json()
+    assert [(r["version"], r["pruned"]) for r in releases] == [(3, False), (2, False), (1, True)]
+    refused = api.call("POST", "/apps/keep/rollback", 409, json={"version": 1}).json()
+    assert "pruned" in refused["error"]
+    assert not list((settings.home / "artifacts" / "keep").glob("build-1"))
+    assert api.deploy("keep", "/rollback", {"version": 2})["status"] == "succeeded"
+    assert serve(api, "keep")["version"] == "3"

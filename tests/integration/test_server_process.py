@@ -42,6 +42,8 @@ def wait_for(check, timeout: float = 30.0, every: float = 0.2):  # type: ignore[
 def test_cli_deploy_survives_kill9_of_server(host: Host, make_repo) -> None:  # type: ignore[no-untyped-def]
     server = host.server()
     host.login()
+    # the dashboard and API answer through the router too, at slipway.<base domain>
+    assert host.through_router("slipway", "/api/v1/health").json()["status"] == "ok"
     repo = make_repo()
     created = host.cli_json("apps", "create", "hello", "--git", repo.url, "--branch", "main")
     assert created["name"] == "hello" and created["url"].startswith("http://hello.localhost:")
