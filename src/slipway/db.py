@@ -99,4 +99,4 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(resources.files("slipway") / "migrations"))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")  # every branch: features add their own revisions
