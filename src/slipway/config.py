@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     job_lease: float = Field(30.0, gt=1, description="Seconds a job lease lasts before it is renewed.")
     log_level: str = Field("info")
 
+    webhook_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest webhook body accepted (413 above).")
+    webhook_body_retention_days: float = Field(7.0, ge=0, description="Days a webhook delivery keeps its raw body.")
+    webhook_log_retention_days: float = Field(90.0, ge=1, description="Days a webhook delivery stays in the log.")
+
     @field_validator("listen", "caddy_admin")
     @classmethod
     def _host_port(cls, value: str) -> str:

@@ -4,8 +4,9 @@ from slipway.apps.models import App, EnvVar
 from slipway.auth.models import ApiToken, LoginAttempt, User, WebSession
 from slipway.deploys.models import Deploy, DeployLogLine, Release
 from slipway.events import Event
+from slipway.hooks.models import AppHook, HookDelivery
 from slipway.instances.models import Instance, PortLease
 from slipway.jobs.models import Job
 
 __all__ = ["App", "EnvVar", "ApiToken", "LoginAttempt", "User", "WebSession", "Deploy", "DeployLogLine",
-           "Release", "Event", "Instance", "PortLease", "Job"]
+           "Release", "Event", "AppHook", "HookDelivery", "Instance", "PortLease", "Job"]

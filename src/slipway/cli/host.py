@@ -29,7 +29,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"Slipway on http://{settings.listen} · apps at http://<app>.{settings.base_domain}:"
                    f"{settings.http_port} · state in {settings.home}")
         uvicorn.run(create_app(settings), host=settings.listen_host, port=settings.listen_port,
-                    log_level=settings.log_level.lower(), access_log=False)
+                    log_level=settings.log_level.lower(), access_log=False,
+                    # the router (Caddy, on loopback) forwards the client address; trust it from there only
+                    proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 
     @app.command("worker")
     def worker() -> None:

@@ -40,12 +40,15 @@ class Deploy(Base):
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # deploy | rollback | config | restart | start | stop
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    # queued → running → succeeded | failed | rolled_back
+    # [scheduled →] queued → running → succeeded | failed | rolled_back;  scheduled | queued → cancelled
     step: Mapped[str] = mapped_column(String(32), default="queued")
     commit: Mapped[str | None] = mapped_column(String(64), default=None)
     release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), default=None)
     target_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # the job that runs this deploy, and when it is due (later than created_at: scheduled, deploy window)
+    job_id: Mapped[int | None] = mapped_column(default=None)
+    run_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)

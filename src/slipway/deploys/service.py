@@ -87,8 +87,7 @@ def get(session: Session, deploy_id: int, app: App | None = None) -> Deploy:
 
 
 def finish(session: Session, deploy: Deploy, *, status: str, reason: str | None = None) -> None:
-    deploy.status = status
-    deploy.step = status
+    deploy.status = status  # `step` keeps the step it ended at: where a failure happened
     deploy.reason = reason
     deploy.finished_at = utcnow()
     events.emit(session, f"deploy.{status}", app_id=deploy.app_id, deploy_id=deploy.id, kind=deploy.kind,

@@ -470,8 +470,10 @@ def _deploy_context(platform: Platform, name: str, deploy_id: int) -> dict[str, 
     current = steps.index(deploy.step) if deploy.step in steps else -1
     progress = []
     for index, step in enumerate(steps):
-        if finished:
-            state = "done" if deploy.status == "succeeded" else "skipped"
+        if finished and deploy.status == "succeeded":
+            state = "done"
+        elif finished:  # the step it stopped at failed; the ones before it were done
+            state = "done" if index < current else "failed" if index == current else "skipped"
         elif deploy.status == "queued" or index > current:
             state = "todo"
         else:
