@@ -1,10 +1,14 @@
 """Router overhead: requests/s through Caddy vs straight to the app instance, same run, same wrk settings.
 
-The app is deployed by Slipway; the direct run targets the instance's own port (`slipway ps APP --json`).
-Target: through-Caddy rps / direct rps >= 0.7. By default the app is the small asyncio responder (so the
-app is not what limits both runs); --stdlib-app uses the ThreadingHTTPServer app of the tests instead.
-Note that wrk, Caddy and the app share the machine's cores: with few cores, part of the gap is Caddy's own
-CPU taken from the app, which is what a single-host deployment pays too.
+Two apps are deployed by Slipway and measured in turn, each three ways with the same wrk settings:
+  direct  — wrk straight at the instance's port (`slipway ps APP --json`): the baseline;
+  slipway — wrk through Slipway's Caddy with the app's Host header: the figure (target: >= 0.7 x direct);
+  bare    — wrk through a second Caddy with the smallest reverse_proxy config: tells Caddy's own cost apart
+            from anything our rendered config adds.
+The apps: `stdlib`, the tests' ThreadingHTTPServer app (a typical cheap Python handler), and `asyncio`, a
+minimal keep-alive responder (~10 µs of CPU per request: the worst case for any proxy's ratio).
+wrk, Caddy and the app share the machine's cores, so Caddy's CPU is taken from the app and wrk, as on a
+single-host deployment; each line prints the CPU the app and Caddy used (% of one core).
 
 Usage: .venv/bin/python bench/router_overhead.py [--threads 2] [--connections 32] [--seconds 10] [--rounds 1]
 """
@@ -25,8 +29,8 @@ import psutil
 
 from harness import BIN, Repo, WrkResult, app_files, free_port, median, platform, report, row, wait_until, wrk
 
-APP = "fast"
 TARGET = 0.7
+APPS = {"stdlib": False, "asyncio": True}  # name → fast app?
 
 
 def main() -> int:
@@ -34,62 +38,72 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=1, help="alternate direct/Caddy runs this many times")
-    parser.add_argument("--stdlib-app", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the three runs this many times (median)")
+    parser.add_argument("--apps", default="stdlib,asyncio", help="which apps, comma-separated")
     args = parser.parse_args()
     opts = {"threads": args.threads, "connections": args.connections, "seconds": args.seconds}
+    apps = [a for a in args.apps.split(",") if a]
 
+    results: dict[str, dict[str, list[WrkResult]]] = {}
+    cpu_us: dict[str, float] = {}
     with platform("router-overhead") as sw:
-        repo = Repo(sw.tmp / "repo", app_files("1", fast=not args.stdlib_app))
-        sw.create_app(APP, repo)
-        sw.cli("deploy", APP)
-        port = sw.instance_port(APP)
-        direct_url, router_url = f"http://127.0.0.1:{port}/", sw.router_url + "/"
-        # both paths answer the same app before we measure
-        assert httpx.get(direct_url).json()["version"] == "1"
-        assert httpx.get(router_url, headers={"Host": sw.host(APP)}).json()["version"] == "1"
-        app_pid = int(sw.cli_json("ps", APP)[0]["pid"])
-        pids = {"app": app_pid, "caddy": sw.caddy_pid() or 0}
-        with bare_caddy(sw.tmp, port) as bare_url:
-            wrk(direct_url, threads=1, connections=4, seconds=1)  # warm-up
-            wrk(router_url, host=sw.host(APP), threads=1, connections=4, seconds=1)
-            wrk(bare_url, threads=1, connections=4, seconds=1)
-            direct, routed, bare = [], [], []
-            for _ in range(args.rounds):
-                direct.append(measured("direct ", lambda: wrk(direct_url, **opts), pids))
-                routed.append(measured("slipway", lambda: wrk(router_url, host=sw.host(APP), **opts), pids))
-                bare.append(measured("bare   ", lambda: wrk(bare_url, **opts), pids | {"caddy": bare_pid(sw.tmp)}))
+        for app in apps:
+            sw.create_app(app, Repo(sw.tmp / f"repo-{app}", app_files("1", fast=APPS[app])))
+            sw.cli("deploy", app)
+        for app in apps:
+            instance = next(i for i in sw.cli_json("ps", app) if i["state"] == "running")
+            direct_url, router_url = f"http://127.0.0.1:{instance['port']}/", sw.router_url + "/"
+            # both paths answer the same app before we measure
+            assert httpx.get(direct_url).json()["version"] == "1"
+            assert httpx.get(router_url, headers={"Host": sw.host(app)}).json()["version"] == "1"
+            pids = {"app": int(instance["pid"]), "caddy": sw.caddy_pid() or 0}
+            runs: dict[str, list[WrkResult]] = {"direct": [], "slipway": [], "bare": []}
+            with bare_caddy(sw.tmp, int(instance["port"])) as (bare_url, bare_pid):
+                wrk(direct_url, threads=1, connections=4, seconds=1)  # warm-up
+                wrk(router_url, host=sw.host(app), threads=1, connections=4, seconds=1)
+                wrk(bare_url, threads=1, connections=4, seconds=1)
+                for _ in range(args.rounds):
+                    runs["direct"].append(measured(f"{app:8} direct ", lambda: wrk(direct_url, **opts), pids))
+                    runs["slipway"].append(measured(f"{app:8} slipway", lambda: wrk(
+                        router_url, host=sw.host(app), **opts), pids, cpu_us, f"{app}"))
+                    runs["bare"].append(measured(f"{app:8} bare   ", lambda: wrk(bare_url, **opts),
+                                                 pids | {"caddy": bare_pid}))
+            results[app] = runs
 
-    d_rps, r_rps = median([x.rps for x in direct]), median([x.rps for x in routed])
-    ratio = r_rps / d_rps
-    errors = sum(x.non_2xx + x.socket_errors for x in direct + routed + bare)
-    rows = [
-        row("requests/s through Caddy", r_rps, "req/s", target=f"ratio >= {TARGET:g}", met=ratio >= TARGET,
-            baseline=d_rps, ratio=ratio),
-        row("requests/s direct to the instance (baseline)", d_rps, "req/s"),
-        row("requests/s through a bare Caddy (min. config)", median([x.rps for x in bare]), "req/s",
-            baseline=d_rps, ratio=median([x.rps for x in bare]) / d_rps),
-        row("p99 latency through Caddy", median([x.p99_ms for x in routed]), "ms",
-            baseline=median([x.p99_ms for x in direct]),
-            ratio=median([x.p99_ms for x in routed]) / median([x.p99_ms for x in direct])),
-        row("errors (non-2xx + socket), all runs", errors, "req"),
-    ]
-    report("router_overhead", rows, {"wrk": opts, "app": "stdlib" if args.stdlib_app else "asyncio",
-                                     "cpus": os.cpu_count(),
-                                     "direct": [vars(x) | {"raw": None} for x in direct],
-                                     "caddy": [vars(x) | {"raw": None} for x in routed],
-                                     "bare_caddy": [vars(x) | {"raw": None} for x in bare]})
+    rows, errors = [], 0
+    for app, runs in results.items():
+        rps = {k: median([x.rps for x in v]) for k, v in runs.items()}
+        p99 = {k: median([x.p99_ms for x in v]) for k, v in runs.items()}
+        ratio = rps["slipway"] / rps["direct"]
+        errors += sum(x.non_2xx + x.socket_errors for v in runs.values() for x in v)
+        rows += [
+            row(f"{app} app: req/s through Caddy", rps["slipway"], "req/s", target=f"ratio >= {TARGET:g}",
+                met=ratio >= TARGET, baseline=rps["direct"], ratio=ratio),
+            row(f"{app} app: req/s through a bare Caddy", rps["bare"], "req/s", baseline=rps["direct"],
+                ratio=rps["bare"] / rps["direct"]),
+            row(f"{app} app: p99 through Caddy", p99["slipway"], "ms", baseline=p99["direct"],
+                ratio=p99["slipway"] / p99["direct"]),
+            row(f"{app} app: Caddy CPU per request", cpu_us.get(app, float("nan")), "µs"),
+        ]
+    rows.append(row("errors (non-2xx + socket), all runs", errors, "req"))
+    report("router_overhead", rows, {"wrk": opts, "cpus": os.cpu_count(), "runs": {
+        app: {k: [vars(x) | {"raw": None} for x in v] for k, v in runs.items()} for app, runs in results.items()}})
     return 0
 
 
-def measured(label: str, run: Callable[[], WrkResult], pids: dict[str, int]) -> WrkResult:
-    """Run wrk and print its figures with the CPU the app and Caddy used meanwhile (% of one core)."""
+def measured(label: str, run: Callable[[], WrkResult], pids: dict[str, int],
+             caddy_us: dict[str, float] | None = None, key: str = "") -> WrkResult:
+    """Run wrk and print its figures with the CPU the app and Caddy used meanwhile (% of one core);
+    caddy_us[key] gets Caddy's CPU microseconds per request."""
     procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
     before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
     t0 = time.monotonic()
     result = run()
     elapsed = time.monotonic() - t0
-    cpu = {name: 100 * (sum(p.cpu_times()[:2]) - before[name]) / elapsed for name, p in procs.items()}
+    used = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in procs.items()}
+    cpu = {name: 100 * seconds / elapsed for name, seconds in used.items()}
+    if caddy_us is not None and "caddy" in used:
+        caddy_us[key] = 1e6 * used["caddy"] / max(1, result.requests)
     print(f"{label}: {result.rps:9.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
           f"errors {result.non_2xx + result.socket_errors}  CPU "
           + ", ".join(f"{name} {pct:.0f}%" for name, pct in cpu.items()))
@@ -106,16 +120,16 @@ class bare_caddy:  # noqa: N801 (a context manager used like a function)
             "listen": [f"127.0.0.1:{self.port}"], "automatic_https": {"disable": True},
             "routes": [{"handle": [{"handler": "reverse_proxy",
                                     "upstreams": [{"dial": f"127.0.0.1:{upstream_port}"}]}]}]}}}}}
-        (tmp / "bare-caddy.json").write_text(json.dumps(config))
+        self.config = tmp / f"bare-caddy-{upstream_port}.json"
+        self.config.write_text(json.dumps(config))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> str:
-        self.proc = subprocess.Popen([str(BIN / "caddy"), "run", "--config", str(self.tmp / "bare-caddy.json"),
-                                      "--pidfile", str(self.tmp / "bare-caddy.pid")],
+    def __enter__(self) -> tuple[str, int]:
+        self.proc = subprocess.Popen([str(BIN / "caddy"), "run", "--config", str(self.config)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{self.port}/"
         wait_until(lambda: _answers(url), timeout=20, every=0.05)
-        return url
+        return url, self.proc.pid
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
@@ -128,10 +142,6 @@ class bare_caddy:  # noqa: N801 (a context manager used like a function)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-def bare_pid(tmp: Path) -> int:
-    return int((tmp / "bare-caddy.pid").read_text().strip())
 
 
 def _answers(url: str) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
+from slipway import events
 from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.builds import service as build_service
@@ -64,20 +65,29 @@ class DeployRun:
             session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(step=step))
         self.log.step(title)
 
-    def _lock(self) -> bool:
-        """Take the app's deploy slot; a slot held by a finished deploy is stale and taken over."""
+    def _lock(self) -> bool | None:
+        """Take the app's deploy slot; a slot held by a finished deploy is stale and taken over.
+
+        None: the deploy was cancelled (or finished) since the job was claimed, so there is nothing to run.
+        """
         with transaction(self.platform.sessions) as session:
             app = session.get(App, self.app_id, with_for_update=True)
             if app is None:
                 return False
+            mine = session.get(Deploy, self.deploy_id, populate_existing=True)
+            if mine is None or mine.status in deploy_service.FINISHED:
+                return None
             holder = session.get(Deploy, app.deploy_lock) if app.deploy_lock else None
             if holder is not None and holder.id != self.deploy_id and holder.status not in \
                     deploy_service.FINISHED:
                 return False
             app.deploy_lock = self.deploy_id
-            deploy = session.get(Deploy, self.deploy_id)
-            assert deploy is not None
+            deploy = mine
+            if deploy.status == "scheduled":
+                events.emit(session, "deploy.started", app_id=self.app_id, actor="scheduler",
+                            deploy_id=deploy.id, kind=deploy.kind)
             deploy.status, deploy.started_at = "running", utcnow()
+            self.commit = deploy.commit  # a burst of pushes may have moved it to a newer commit meanwhile
             return True
 
     def _finish(self, status: str, reason: str | None = None) -> None:
@@ -96,7 +106,10 @@ class DeployRun:
             deploy = deploy_service.get(session, self.deploy_id)
             if deploy.status in deploy_service.FINISHED:
                 return
-        if not self._lock():
+        locked = self._lock()
+        if locked is None:
+            return
+        if not locked:
             raise Retry("another deploy of this app is running", delay=1.0, count=False)
         try:
             outcome = getattr(self, f"_run_{self.kind}")()

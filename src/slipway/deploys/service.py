@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -11,14 +13,21 @@ from slipway.db import utcnow
 from slipway.deploys.models import Deploy, Release
 from slipway.errors import Conflict, Invalid, NotFound
 from slipway.jobs import queue
+from slipway.jobs.models import Job
 
 KINDS = ("deploy", "rollback", "config", "restart", "start", "stop")
 FINISHED = ("succeeded", "failed", "rolled_back", "cancelled")
 
 
 def request(session: Session, app: App, *, kind: str, commit: str | None = None,
-            target_version: int | None = None, actor: str = "system") -> Deploy:
-    """Record a deploy and queue its job in the same transaction (no deploy without a job)."""
+            target_version: int | None = None, actor: str = "system", run_at: dt.datetime | None = None,
+            coalesce: bool = False) -> Deploy:
+    """Record a deploy and queue its job in the same transaction (no deploy without a job).
+
+    run_at in the future makes a "scheduled" deploy whose job is due then. coalesce=True (bursts of
+    pushes): if a deploy of this app is still waiting to start, point it at the new commit and return
+    it instead of queueing another, so at most one waits behind the one in flight.
+    """
     if kind not in KINDS:
         raise Invalid(f"unknown deploy kind {kind!r}")
     target_id = None
@@ -28,12 +37,54 @@ def request(session: Session, app: App, *, kind: str, commit: str | None = None,
         raise Conflict(f"{app.name} has no live release yet: deploy it first")
     if commit is not None and not (len(commit) in (40, 64) and all(c in "0123456789abcdef" for c in commit)):
         raise Invalid(f"invalid commit {commit!r}: expected a full hexadecimal sha (40 characters)")
-    deploy = Deploy(app_id=app.id, kind=kind, commit=commit, target_release_id=target_id)
+    scheduled = run_at is not None and run_at > utcnow()
+    if coalesce and kind == "deploy":
+        pending = _waiting_deploy(session, app, run_at if scheduled else None)
+        if pending is not None:
+            if commit is not None:
+                pending.commit = commit
+            events.emit(session, "deploy.coalesced", app_id=app.id, actor=actor, deploy_id=pending.id,
+                        commit=commit)
+            return pending
+    deploy = Deploy(app_id=app.id, kind=kind, commit=commit, target_release_id=target_id,
+                    status="scheduled" if scheduled else "queued", run_at=run_at if scheduled else None)
     session.add(deploy)
     session.flush()
     # a deploy is not retried by another worker: a half-run pipeline is cleaned up and failed instead
-    queue.enqueue(session, "deploy", {"deploy_id": deploy.id}, max_attempts=1)
-    events.emit(session, f"{kind}.requested", app_id=app.id, actor=actor, deploy_id=deploy.id)
+    job = queue.enqueue(session, "deploy", {"deploy_id": deploy.id}, max_attempts=1,
+                        run_at=run_at if scheduled else None)
+    deploy.job_id = job.id
+    events.emit(session, f"{kind}.{'scheduled' if scheduled else 'requested'}", app_id=app.id, actor=actor,
+                deploy_id=deploy.id, **({"run_at": run_at.isoformat()} if scheduled and run_at else {}))
+    return deploy
+
+
+def _waiting_deploy(session: Session, app: App, run_at: dt.datetime | None) -> Deploy | None:
+    """The app's deploy that has not started yet (queued now, or scheduled for the same instant)."""
+    # lock the app row (PostgreSQL) so that the pipeline's start (which locks it too) and a concurrent
+    # push see each other; SQLite transactions are already serialised by BEGIN IMMEDIATE
+    session.execute(select(App.id).where(App.id == app.id).with_for_update())
+    query = select(Deploy).where(Deploy.app_id == app.id, Deploy.kind == "deploy")
+    if run_at is None:
+        query = query.where(Deploy.status == "queued")
+    else:
+        query = query.where(Deploy.status == "scheduled", Deploy.run_at == run_at)
+    return session.scalar(query.order_by(Deploy.id.desc()).limit(1))
+
+
+def cancel(session: Session, app: App, deploy: Deploy, *, actor: str = "system") -> Deploy:
+    """Cancel a deploy that has not started; its job is marked so that no worker ever runs it."""
+    session.execute(select(App.id).where(App.id == app.id).with_for_update())
+    session.refresh(deploy)
+    if deploy.status not in ("scheduled", "queued"):
+        raise Conflict(f"deploy {deploy.id} of {app.name} is {deploy.status}: only a scheduled or queued "
+                       "deploy can be cancelled")
+    if deploy.job_id is not None:
+        session.execute(update(Job).where(Job.id == deploy.job_id, Job.status == "queued")
+                        .values(status="cancelled", finished_at=utcnow())
+                        .execution_options(synchronize_session=False))
+    # a job already claimed finds its deploy finished when it tries to start, and stops there
+    finish(session, deploy, status="cancelled", reason=f"cancelled by {actor}")
     return deploy
 
 
@@ -74,9 +125,11 @@ def releases(session: Session, app: App) -> list[Release]:
                                 .order_by(Release.version.desc())))
 
 
-def deploys(session: Session, app: App, *, limit: int = 20) -> list[Deploy]:
-    return list(session.scalars(select(Deploy).where(Deploy.app_id == app.id)
-                                .order_by(Deploy.id.desc()).limit(limit)))
+def deploys(session: Session, app: App, *, limit: int = 20, status: str | None = None) -> list[Deploy]:
+    query = select(Deploy).where(Deploy.app_id == app.id)
+    if status is not None:
+        query = query.where(Deploy.status == status)
+    return list(session.scalars(query.order_by(Deploy.id.desc()).limit(limit)))
 
 
 def get(session: Session, deploy_id: int, app: App | None = None) -> Deploy:
