@@ -244,3 +244,49 @@ def test_old_releases_are_pruned_and_cannot_be_rolled_back_to(api: Api, make_rep
     assert not list((settings.home / "artifacts" / "keep").glob("build-1"))
     assert api.deploy("keep", "/rollback", {"version": 2})["status"] == "succeeded"
     assert serve(api, "keep")["version"] == "3"
+
+
+class RefusingRouter(MemoryRouter):
+    """A router that refuses new tables, as Caddy does with an invalid config or when it is down."""
+
+    refuse = False
+
+    def apply(self, table):  # type: ignore[no-untyped-def]
+        from slipway.errors import Unavailable
+
+        if self.refuse:
+            raise Unavailable("caddy rejected the config", "test")
+        super().apply(table)
+
+
+def test_router_refusing_the_switch_keeps_the_old_release(settings, make_repo) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from slipway.app import create_app
+    from slipway.auth import service as auth_service
+    from slipway.db import transaction
+    from slipway.platform import build_platform
+
+    router = RefusingRouter()
+    platform = build_platform(settings, router=router)
+    try:
+        with transaction(platform.sessions) as session:
+            token, _ = auth_service.create_token(session, name="t")
+        with TestClient(create_app(platform=platform, background=False)) as client:
+            api = Api(client, platform, token)
+            repo = make_repo()
+            api.call("POST", "/apps", 201, json={"name": "held", "git_url": repo.url})
+            assert api.deploy("held")["status"] == "succeeded"
+            repo.commit({"version.txt": "2\n"}, "v2")
+            router.refuse = True
+            failed = api.deploy("held")
+            assert failed["status"] == "failed" and "could not switch traffic" in failed["reason"]
+            router.refuse = False
+            app = api.call("GET", "/apps/held", 200).json()
+            assert app["live_release"] == 1
+            assert [(i["release"], i["status"]) for i in app["instances"]] == [(1, "running")]
+            assert serve(api, "held")["version"] == "1"
+    finally:
+        for instance_id in platform.runtime.instances():
+            platform.runtime.stop(instance_id, 0.5)
+        platform.close()

@@ -15,8 +15,10 @@ from slipway.apps import service as app_service
 from slipway.db import transaction
 from slipway.deploys import log as deploy_log
 from slipway.deploys import service as deploy_service
+from slipway.deploys.schedule import parse_when
 from slipway.deploys.models import Deploy, Release
 from slipway.deploys.schemas import DeployCreate, DeployLog, DeployOut, LogLine, ReleaseOut, RollbackCreate
+from slipway.errors import Invalid
 from slipway.platform import Platform
 from slipway.web.deps import CurrentPrincipal, PlatformDep
 
@@ -27,7 +29,7 @@ def deploy_out(session: Session, app_name: str, deploy: Deploy) -> DeployOut:
     release = session.get(Release, deploy.release_id) if deploy.release_id else None
     return DeployOut(id=deploy.id, app=app_name, kind=deploy.kind, status=deploy.status, step=deploy.step,
                      commit=deploy.commit, release=release.version if release else None, reason=deploy.reason,
-                     created_at=deploy.created_at, started_at=deploy.started_at,
+                     run_at=deploy.run_at, created_at=deploy.created_at, started_at=deploy.started_at,
                      finished_at=deploy.finished_at)
 
 
@@ -43,7 +45,19 @@ def _request(platform: Platform, name: str, kind: str, actor: str, **kwargs: obj
 @router.post("/deploys", response_model=DeployOut, status_code=202)
 def create_deploy(name: str, platform: PlatformDep, who: CurrentPrincipal,
                   body: DeployCreate | None = None) -> DeployOut:
+    if body is not None and body.at:
+        return _request(platform, name, "deploy", who.actor, commit=body.commit, run_at=parse_when(body.at, body.tz))
+    if body is not None and body.tz:
+        raise Invalid("tz is only meaningful with at (a scheduled deploy)")
     return _request(platform, name, "deploy", who.actor, commit=body.commit if body else None)
+
+
+@router.post("/deploys/{deploy_id}/cancel", response_model=DeployOut)
+def cancel_deploy(name: str, deploy_id: int, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, name)
+        deploy = deploy_service.cancel(session, app, deploy_service.get(session, deploy_id, app), actor=who.actor)
+        return deploy_out(session, name, deploy)
 
 
 @router.post("/rollback", response_model=DeployOut, status_code=202)
@@ -69,10 +83,13 @@ def start(name: str, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
 
 @router.get("/deploys", response_model=list[DeployOut])
 def list_deploys(name: str, platform: PlatformDep, _: CurrentPrincipal,
-                 limit: int = Query(20, ge=1, le=200)) -> list[DeployOut]:
+                 limit: int = Query(20, ge=1, le=200),
+                 status: str | None = Query(None, max_length=16, description="Only deploys in this status "
+                                            "(e.g. scheduled).")) -> list[DeployOut]:
     with platform.sessions() as session:
         app = app_service.get(session, name)
-        return [deploy_out(session, name, d) for d in deploy_service.deploys(session, app, limit=limit)]
+        return [deploy_out(session, name, d)
+                for d in deploy_service.deploys(session, app, limit=limit, status=status)]
 
 
 @router.get("/deploys/{deploy_id}", response_model=DeployOut)

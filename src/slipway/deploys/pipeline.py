@@ -252,7 +252,12 @@ class DeployRun:
             self._stop_all([i.id for i in new])
             raise
         self._step("switch", f"Switching traffic to v{release.version}")
-        self._switch(release, new=[i.id for i in new], old=old)
+        try:
+            self._switch(release, new=[i.id for i in new], old=old)
+        except SlipwayError as exc:  # the router refused the new table: put everything back as it was
+            self.log(f"the router refused the switch ({exc.message}): the running release keeps serving")
+            self._switch_back(previous_live, old, [i.id for i in new], reapply=False)
+            raise DeployError(f"could not switch traffic: {exc.message}", exc.detail) from exc
         if self._watch(new):
             self.log.step("The new release crashed after the switch: rolling back automatically")
             self._switch_back(previous_live, old, [i.id for i in new])
@@ -332,13 +337,17 @@ class DeployRun:
             time.sleep(0.1)
         return False
 
-    def _switch_back(self, previous_live: int | None, old: list[str], new: list[str]) -> None:
+    def _switch_back(self, previous_live: int | None, old: list[str], new: list[str], *,
+                     reapply: bool = True) -> None:
         with transaction(self.platform.sessions) as session:
             instance_service.mark(session, new, "stopping")
             instance_service.mark(session, old, "running")
             session.execute(update(App).where(App.id == self.app_id).values(live_release_id=previous_live))
-        routing.apply(self.platform)
+        if reapply:
+            routing.apply(self.platform)
         self._stop_all(new)
+        if not reapply:
+            return
         if previous_live is None:
             raise DeployError("the new release crashed after the switch and there is no earlier release")
         self.log(f"traffic is back on the previous release ({len(old)} instances)")

@@ -9,6 +9,8 @@ class DeployCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     commit: str | None = Field(None, max_length=64, description="Deploy this commit instead of the branch head.")
+    at: str | None = Field(None, max_length=64, description="Run at this time ('YYYY-MM-DD HH:MM'), not now.")
+    tz: str | None = Field(None, max_length=64, description="IANA time zone of `at` (default UTC).")
 
 
 class RollbackCreate(BaseModel):
@@ -26,6 +28,7 @@ class DeployOut(BaseModel):
     commit: str | None
     release: int | None
     reason: str | None
+    run_at: dt.datetime | None = None
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
