@@ -4,7 +4,7 @@ Targets: <= 120 MB RSS (the server process and its children, Caddy excluded) and
 Caddy is measured separately. Baselines, sampled in the same window: a bare `python -c time.sleep`
 process and a bare uvicorn "hello" ASGI app (the floor of any Python web server).
 
-Usage: .venv/bin/python bench/footprint.py [--settle 10] [--window 30]
+Usage: .venv/bin/python bench/footprint.py [--settle 10] [--window 30] [--set workers=0]
 """
 
 from __future__ import annotations
@@ -94,9 +94,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=10)
     parser.add_argument("--window", type=float, default=30)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a server setting for experiments, e.g. --set workers=0 (SLIPWAY_WORKERS)")
     args = parser.parse_args()
+    settings = dict(kv.split("=", 1) for kv in args.set)
 
-    with platform("footprint") as sw:
+    with platform("footprint", **settings) as sw:
         (sw.tmp / "hello.py").write_text(HELLO_ASGI)
         port = free_port()
         baselines = {
@@ -142,7 +145,7 @@ def main() -> int:
         rows.append(row(f"baseline: {name} RSS", max(tree.rss), "MB"))
     report("footprint", rows, {
         "server_rss_mb_samples": [round(x, 1) for x in server.rss], "server_rss_median_mb": median(server.rss),
-        "caddy_rss_mb": max(caddy.rss) if caddy else None, "settle_s": args.settle, "window_s": args.window,
+        "caddy_rss_mb": max(caddy.rss) if caddy else None, "settle_s": args.settle, "window_s": args.window, "settings": settings,
         "baselines": {n: {"rss_mb": max(t.rss), "cpu_pct": cpu[id(t)]} for n, t in bases.items()}})
     return 0
 

@@ -23,18 +23,20 @@ MAX_BODY = 1024 * 1024
 
 
 class BodyLimit:
-    """Refuse bodies over MAX_BODY before anything reads them."""
+    """Refuse bodies over MAX_BODY (webhooks under /hooks/: over hook_limit) before anything reads them."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY, hook_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.hook_limit = hook_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            limit = self.hook_limit if self.hook_limit and scope["path"].startswith("/hooks/") else self.limit
             length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.limit):
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 response = JSONResponse({"error": "request body too large", "code": "too_large",
-                                         "detail": f"at most {self.limit} bytes"}, status_code=413)
+                                         "detail": f"at most {limit} bytes"}, status_code=413)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -63,7 +65,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
                   openapi_url="/api/openapi.json", redoc_url=None)
     if platform is not None:
         app.state.platform = platform
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, hook_limit=settings.webhook_max_bytes)
 
     @app.exception_handler(SlipwayError)
     async def _slipway_error(_: Request, exc: SlipwayError) -> JSONResponse:
@@ -83,10 +85,19 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from slipway.apps.api import router as apps_router
     from slipway.auth.api import router as auth_router
     from slipway.deploys.api import router as deploys_router
+    from slipway.hooks.api import intake as hooks_intake
+    from slipway.hooks.api import router as hooks_router
+    from slipway.notify.api import router as notify_router
     from slipway.web.pages import mount as mount_dashboard
 
     app.include_router(auth_router)
     app.include_router(apps_router)
     app.include_router(deploys_router)
+    app.include_router(hooks_router)
+    app.include_router(hooks_intake)
+    from slipway.observability.api import mount as mount_observability
+
+    mount_observability(app, settings)
+    app.include_router(notify_router)
     mount_dashboard(app)
     return app

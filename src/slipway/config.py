@@ -46,9 +46,33 @@ class Settings(BaseSettings):
     job_lease: float = Field(30.0, gt=1, description="Seconds a job lease lasts before it is renewed.")
     log_level: str = Field("info")
 
+    # observability (see slipway/observability)
+    metrics_interval: float = Field(10.0, ge=1, description="Seconds between metric samples.")
+    metrics_enabled: bool = Field(True, description="Sample instance and host metrics in this process.")
+    metrics_raw_retention_hours: float = Field(24.0, gt=0, description="Hours raw metric samples are kept.")
+    metrics_minute_retention_days: float = Field(7.0, gt=0, description="Days per-minute rollups are kept.")
+    metrics_hour_retention_days: float = Field(90.0, gt=0, description="Days per-hour rollups are kept.")
+    health_concurrency: int = Field(16, ge=1, description="Health checks run at the same time (threads).")
+    health_results_retention_days: float = Field(30.0, gt=0, description="Days check results are kept.")
+    status_path: str = Field("/status", pattern=r"^/[A-Za-z0-9/_-]*$", description="Public status page path.")
+    status_title: str = Field("Service status", description="Heading of the public status page.")
+
     webhook_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest webhook body accepted (413 above).")
     webhook_body_retention_days: float = Field(7.0, ge=0, description="Days a webhook delivery keeps its raw body.")
     webhook_log_retention_days: float = Field(90.0, ge=1, description="Days a webhook delivery stays in the log.")
+
+    notify_workers: int = Field(4, ge=0, description="Threads delivering notifications per process (bounds concurrency).")
+    notify_dispatch_interval: float = Field(1.0, gt=0, description="Seconds between two reads of new events by the notification dispatcher.")
+    notify_timeout: float = Field(10.0, gt=0, description="Seconds one notification send may take.")
+    notify_max_attempts: int = Field(8, ge=1, description="Attempts of a notification before it is marked failed.")
+    notify_backoff: float = Field(5.0, ge=0, description="Seconds before the first retry of a notification; doubled each time.")
+    notify_backoff_max: float = Field(900.0, ge=0, description="Longest wait between two notification attempts.")
+    notify_flag_failures: int = Field(5, ge=1, description="Consecutive failures after which a channel is flagged as failing.")
+    notify_flag_seconds: float = Field(3600.0, gt=0, description="A channel failing for this long is flagged as failing.")
+    notify_log_tail: int = Field(20, ge=0, description="Deploy log lines a failure notification carries.")
+    notify_crash_interval: float = Field(10.0, gt=0, description="Seconds between two looks for crashing instances.")
+    notify_crash_quiet: float = Field(120.0, ge=0, description="Seconds without a crash that end a crash episode (one notification per episode).")
+    notify_gap_grace: float = Field(10.0, ge=0, description="Seconds the dispatcher waits for an event id still uncommitted.")
 
     @field_validator("listen", "caddy_admin")
     @classmethod

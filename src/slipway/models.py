@@ -7,6 +7,8 @@ from slipway.events import Event
 from slipway.hooks.models import AppHook, HookDelivery
 from slipway.instances.models import Instance, PortLease
 from slipway.jobs.models import Job
+from slipway.notify import models as notify_models  # noqa: F401
+from slipway.observability import models as observability_models  # noqa: F401
 
 __all__ = ["App", "EnvVar", "ApiToken", "LoginAttempt", "User", "WebSession", "Deploy", "DeployLogLine",
            "Release", "Event", "AppHook", "HookDelivery", "Instance", "PortLease", "Job"]

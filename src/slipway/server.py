@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 
 from slipway.deploys import pipeline, reconcile
+from slipway.hooks import service as hook_service
 from slipway.jobs.scheduler import Periodic, Scheduler
 from slipway.jobs.worker import Handler, Worker
+from slipway.notify import jobs as notify_jobs
+from slipway.observability.tasks import ObservabilityTasks
 from slipway.platform import Platform
 from slipway.routing import service as routing
 
@@ -24,9 +27,15 @@ class Background:
         tasks = [
             Periodic("reap-dead-jobs", 5.0, lambda: reconcile.reap_dead_jobs(platform)),
             Periodic("reconcile-instances", 10.0, lambda: reconcile.reconcile_instances(platform)),
+            Periodic("prune-hook-deliveries", 3600.0, lambda: hook_service.prune_task(platform)),
+            Periodic("prune-stopped-instances", 3600.0, lambda: reconcile.prune_stopped_instances(platform)),
         ]
         if router:
             tasks.append(Periodic("ensure-router", 5.0, lambda: reconcile.ensure_router(platform)))
+        self.observability = ObservabilityTasks(platform)  # metrics, rollups, health checks
+        tasks.extend(self.observability.periodic())
+        tasks.extend(notify_jobs.periodic(platform))  # dispatcher, crash detection
+        self.notify_worker = notify_jobs.worker(platform, enabled=bool(threads))  # a pool of its own
         self.scheduler = Scheduler(tasks)
 
     def start(self) -> None:
@@ -41,9 +50,14 @@ class Background:
         if self.worker:
             self.platform.worker = self.worker
             self.worker.start()
+        if self.notify_worker:
+            self.notify_worker.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.observability.close()
         if self.worker:
             self.worker.stop()
+        if self.notify_worker:
+            self.notify_worker.stop()

@@ -290,3 +290,36 @@ def test_router_refusing_the_switch_keeps_the_old_release(settings, make_repo) -
         for instance_id in platform.runtime.instances():
             platform.runtime.stop(instance_id, 0.5)
         platform.close()
+
+
+def test_scale_runs_several_web_instances_behind_the_route(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "wide", "git_url": repo.url})
+    assert api.deploy("wide")["status"] == "succeeded"
+    scaled = api.call("PUT", "/apps/wide/scale", 200, json={"processes": {"web": 2}}).json()
+    assert scaled["scale"] == {"web": 2} and scaled["deploy_id"]
+    from tests.integration.conftest import run_jobs
+
+    run_jobs(api.platform)
+    instances = api.call("GET", "/apps/wide/instances", 200).json()
+    assert [(i["process_type"], i["state"]) for i in instances] == [("web", "running")] * 2
+    router = api.platform.router
+    assert isinstance(router, MemoryRouter)
+    route = next(r for r in router.table.routes if r.app == "wide")
+    assert sorted(u.dial for u in route.upstreams) == sorted(f"127.0.0.1:{i['port']}" for i in instances)
+    api.call("PUT", "/apps/wide/scale", 422, json={"processes": {"web": 99}})
+    api.call("PUT", "/apps/wide/scale", 422, json={"processes": {"bad name": 1}})
+
+
+def test_stream_resumes_after_last_event_id(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "resume", "git_url": repo.url})
+    deploy = api.deploy("resume")
+    lines = api.call("GET", f"/apps/resume/deploys/{deploy['id']}/log", 200).json()["lines"]
+    cut = lines[-3]["id"]
+    with api.client.stream("GET", f"/api/v1/apps/resume/deploys/{deploy['id']}/stream",
+                           headers={**api.headers, "Last-Event-ID": str(cut)}) as response:
+        body = "".join(response.iter_text())
+    ids = [int(line[4:]) for line in body.splitlines() if line.startswith("id: ")]
+    assert ids == [line["id"] for line in lines if line["id"] > cut]
+    assert "event: end" in body

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import queue
+import threading
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Query, Response
@@ -12,12 +15,23 @@ from sqlalchemy.orm import Session
 from slipway.apps import lifecycle
 from slipway.apps import service as app_service
 from slipway.apps.models import App
-from slipway.apps.schemas import AppCreate, AppDetail, AppOut, AppUpdate, EnvOut, EnvPatch, InstanceOut
+from slipway.apps.schemas import (
+    AppCreate,
+    AppDetail,
+    AppOut,
+    AppUpdate,
+    EnvOut,
+    EnvPatch,
+    InstanceOut,
+    ScaleIn,
+    ScaleOut,
+)
 from slipway.crypto import mask
 from slipway.db import transaction
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Deploy, Release
 from slipway.errors import NotFound
+from slipway.git import service as git_service
 from slipway.instances import service as instance_service
 from slipway.platform import Platform
 from slipway.routing import service as routing
@@ -25,7 +39,11 @@ from slipway.web.deps import CurrentPrincipal, PlatformDep
 
 router = APIRouter(prefix="/api/v1/apps", tags=["apps"])
 
-CRASHED = {"backoff", "crashloop"}
+CRASHED = {"backoff", "crashloop", "stopped", "missing"}  # runtime states of an instance meant to run
+
+
+def _when(unix: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(unix, dt.UTC) if unix else None
 
 
 def app_out(session: Session, platform: Platform, app: App, *, detail: bool = False) -> AppOut | AppDetail:
@@ -37,7 +55,7 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
         InstanceOut(id=i.id, process_type=i.process_type, release=versions.get(i.release_id, 0), port=i.port,
                     status=i.status, state=states[i.id].status, pid=states[i.id].pid,
                     restarts=states[i.id].restarts, last_exit=states[i.id].last_exit_reason,
-                    started_at=None)
+                    started_at=_when(states[i.id].started_at))
         for i in rows
     ]
     if app.deploy_lock is not None and (d := session.get(Deploy, app.deploy_lock)) and d.status == "running":
@@ -46,18 +64,18 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
         status = "new"
     elif app.desired_state != "running":
         status = "stopped"
-    elif any(i.state in CRASHED for i in instances):
+    elif any(i.state in CRASHED for i in instances if i.status == "running"):
         status = "crashed"
     else:
         status = "running"
-    base = dict(name=app.name, git_url=app.git_url, branch=app.branch, runtime=app.runtime,
+    base = dict(name=app.name, git_url=git_service.redact(app.git_url), branch=app.branch, runtime=app.runtime,
                 url=routing.app_url(platform.settings, app.name), status=status,
                 desired_state=app.desired_state, live_release=live.version if live else None,
                 live_commit=live.commit if live else None, created_at=app.created_at)
     if not detail:
         return AppOut(**base)
     last = deploy_service.deploys(session, app, limit=1)
-    return AppDetail(**base, instances=instances, env_keys=app_service.env_keys(session, app),
+    return AppDetail(**base, scale=dict(app.scale), instances=instances, env_keys=app_service.env_keys(session, app),
                      last_deploy={"id": last[0].id, "kind": last[0].kind, "status": last[0].status,
                                   "reason": last[0].reason} if last else None)
 
@@ -97,6 +115,20 @@ def update_app(name: str, body: AppUpdate, platform: PlatformDep, who: CurrentPr
 def delete_app(name: str, platform: PlatformDep, who: CurrentPrincipal) -> Response:
     lifecycle.delete(platform, name, actor=who.actor)
     return Response(status_code=204)
+
+
+@router.put("/{name}/scale", response_model=ScaleOut)
+def scale_app(name: str, body: ScaleIn, platform: PlatformDep, who: CurrentPrincipal) -> ScaleOut:
+    """Set instances per process type; a running app is restarted on the new scale, with zero downtime."""
+    deploy_id = None
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, name)
+        changed = app_service.set_scale(session, app, body.processes, actor=who.actor)
+        if changed and app.live_release_id is not None and app.desired_state == "running":
+            deploy_id = deploy_service.request(session, app, kind="restart", actor=who.actor).id
+        scale = dict(app.scale)
+    platform.wake_workers()
+    return ScaleOut(scale=scale, deploy_id=deploy_id)
 
 
 # ---- env vars ----------------------------------------------------------------------------------
@@ -154,10 +186,29 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
     def stream() -> Iterator[str]:
         for line in tail:
             yield f"data: {json.dumps(line)}\n\n"
-        # follow the newest instance of each process type; a later deploy ends the stream
-        for instance in instances[-1:]:
-            for line in platform.runtime.follow(instance.id, stop_after=3600):
-                yield f"data: {json.dumps(line)}\n\n"
+        # every instance's new lines, merged as they come; the stream ends when they all stop
+        lines_q: queue.Queue[str | None] = queue.Queue(maxsize=10000)
+
+        def pump(instance_id: str) -> None:
+            try:
+                for line in platform.runtime.follow(instance_id, stop_after=3600):
+                    lines_q.put(line)
+            finally:
+                lines_q.put(None)
+
+        for instance in instances:
+            threading.Thread(target=pump, args=(instance.id,), daemon=True).start()
+        running = len(instances)
+        while running:
+            try:
+                line = lines_q.get(timeout=15)
+            except queue.Empty:
+                yield ": keep-alive\n\n"  # also how a gone client is noticed
+                continue
+            if line is None:
+                running -= 1
+                continue
+            yield f"data: {json.dumps(line)}\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

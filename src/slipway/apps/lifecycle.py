@@ -22,9 +22,11 @@ def delete(platform: Platform, name: str, *, actor: str) -> None:
             if holder is not None and holder.status == "running":
                 raise Conflict(f"a deploy of {name} is running (#{holder.id}); wait for it to finish")
         app.desired_state = "stopped"  # the reconciler must not restart anything from now on
+        app_id = app.id
         instances = [i.id for i in instance_service.active(session, app.id)]
     for instance_id in instances:
         instance_service.stop(platform, instance_id)
+    instance_service.remove_all(platform, app_id)
     with transaction(platform.sessions) as session:
         app = app_service.get(session, name)
         events.emit(session, "app.deleted", actor=actor, name=name)

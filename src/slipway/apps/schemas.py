@@ -47,6 +47,7 @@ class AppOut(BaseModel):
 
 
 class AppDetail(AppOut):
+    scale: dict[str, int]
     instances: list[InstanceOut]
     env_keys: list[str]
     last_deploy: dict[str, object] | None
@@ -63,4 +64,15 @@ class EnvPatch(BaseModel):
 class EnvOut(BaseModel):
     env: dict[str, str]
     revealed: bool
+    deploy_id: int | None = None
+
+
+class ScaleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    processes: dict[str, int] = Field(description="Instances per process type, e.g. {\"web\": 2}.")
+
+
+class ScaleOut(BaseModel):
+    scale: dict[str, int]
     deploy_id: int | None = None

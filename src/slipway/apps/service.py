@@ -12,7 +12,7 @@ from slipway import events
 from slipway.apps import validation
 from slipway.apps.models import App, EnvVar
 from slipway.crypto import Box
-from slipway.errors import Conflict, NotFound
+from slipway.errors import Conflict, Invalid, NotFound
 from slipway.git import service as git_service
 
 
@@ -61,6 +61,23 @@ def update(session: Session, app: App, *, git_url: str | None = None, branch: st
     return app
 
 
+MAX_INSTANCES = 20
+
+
+def set_scale(session: Session, app: App, processes: dict[str, int], *, actor: str = "system") -> bool:
+    """Instances per process type; True if it changed. Types a release lacks are simply not started."""
+    for process_type, count in processes.items():
+        validation.process_type(process_type)
+        if not 0 <= count <= MAX_INSTANCES:
+            raise Invalid(f"{process_type}={count}: a process type runs 0 to {MAX_INSTANCES} instances")
+    scale = {**app.scale, **processes}
+    if scale == app.scale:
+        return False
+    app.scale = scale
+    events.emit(session, "app.scaled", app_id=app.id, actor=actor, scale=scale)
+    return True
+
+
 # ---- env vars ----------------------------------------------------------------------------------
 
 
@@ -103,6 +120,21 @@ def unset_env(session: Session, app: App, keys: list[str], *, actor: str = "syst
     if rows:
         events.emit(session, "env.unset", app_id=app.id, actor=actor, keys=sorted(keys))
     return bool(rows)
+
+
+def restore_env(session: Session, box: Box, app: App, env_enc: str) -> None:
+    """Make the stored env vars exactly those of a release snapshot (after a rollback)."""
+    wanted: dict[str, str] = json.loads(box.decrypt(env_enc))
+    rows = {row.key: row for row in session.scalars(select(EnvVar).where(EnvVar.app_id == app.id))}
+    for key, row in rows.items():
+        if key not in wanted:
+            session.delete(row)
+        elif box.decrypt(row.value_enc) != wanted[key]:
+            row.value_enc = box.encrypt(wanted[key])
+    for key, value in wanted.items():
+        if key not in rows:
+            session.add(EnvVar(app_id=app.id, key=key, value_enc=box.encrypt(value)))
+    events.emit(session, "env.restored", app_id=app.id, keys=sorted(wanted))
 
 
 def env_snapshot(session: Session, box: Box, app: App) -> str:

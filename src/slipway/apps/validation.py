@@ -38,3 +38,12 @@ def env_value(key: str, value: str) -> str:
     if len(value) > MAX_ENV_VALUE:
         raise Invalid(f"the value of {key} is longer than {MAX_ENV_VALUE} bytes")
     return value
+
+
+PROCESS_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def process_type(name: str) -> str:
+    if not PROCESS_TYPE.match(name or ""):
+        raise Invalid(f"invalid process type {name!r}", "letters, digits, '-' and '_', as in the Procfile")
+    return name

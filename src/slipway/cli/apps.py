@@ -16,7 +16,8 @@ def create(name: str, git: str = typer.Option(..., "--git", help="git URL, file:
     data = Client().post("/apps", json={"name": name, "git_url": git, "branch": branch})
     if json_out:
         return emit_json(data)
-    console.print(f"created [bold]{data['name']}[/bold] → {data['url']}  (deploy it with `slipway deploy {name}`)")
+    console.print(f"created [bold]{data['name']}[/bold] → {data['url']}  (deploy it with `slipway deploy {name}`)",
+                  highlight=False)
 
 
 @app.command("list")
@@ -42,6 +43,19 @@ def show(name: str, json_out: bool = JSON) -> None:
     data["instances_n"] = len(data["instances"])
     fields(data, [("name", "name"), ("status", "status"), ("url", "url"), ("git_url", "git"),
                   ("branch", "branch"), ("release", "release"), ("instances_n", "instances"), ("env", "env")])
+
+
+@app.command("update")
+def update(name: str, git: str = typer.Option(None, "--git", help="New git URL."),
+           branch: str = typer.Option(None, "--branch", help="New branch."), json_out: bool = JSON) -> None:
+    """Change an app's git source (applies at the next deploy)."""
+    body = {k: v for k, v in {"git_url": git, "branch": branch}.items() if v is not None}
+    if not body:
+        raise typer.BadParameter("give --git and/or --branch")
+    data = Client().patch(f"/apps/{name}", json=body)
+    if json_out:
+        return emit_json(data)
+    console.print(f"{name}: {data['git_url']} ({data['branch']})", markup=False)
 
 
 @app.command("delete")

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 import typer
+from rich.markup import escape
 
 from slipway.cli.client import ApiError, Client, decode
 from slipway.cli.output import console, emit_json, errors, short, table
@@ -38,7 +39,7 @@ def follow(name: str, deploy_id: int, *, quiet: bool = False) -> bool:
         console.print(f"[green]✔ {outcome['kind']} of {name}{release} succeeded[/green]")
         return True
     errors.print(f"[red]✘ {outcome.get('kind', 'deploy')} of {name} {outcome.get('status')}[/red]"
-                 + (f": {outcome['reason']}" if outcome.get("reason") else ""))
+                 + (": " + escape(outcome["reason"]) if outcome.get("reason") else ""))
     return False
 
 
@@ -60,9 +61,46 @@ def _run(name: str, path: str, body: dict | None, no_follow: bool, json_out: boo
 def register(app: typer.Typer) -> None:
     @app.command("deploy")
     def deploy(name: str, commit: str = typer.Option(None, "--commit", help="Deploy this commit."),
-               no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+               no_follow: bool = NO_FOLLOW, json_out: bool = JSON,
+               at: str = typer.Option(None, "--at", help="Run later, at 'YYYY-MM-DD HH:MM' (see --tz)."),
+               tz: str = typer.Option(None, "--tz", help="Time zone of --at, e.g. Europe/Lisbon (default UTC).")
+               ) -> None:
         """Build the branch head (or --commit) and bring it live with zero downtime."""
+        if at is None and tz is not None:
+            raise typer.BadParameter("--tz goes with --at")
+        if at is not None:
+            scheduled = Client().post(f"/apps/{name}/deploys", json={"commit": commit, "at": at, "tz": tz})
+            if json_out:
+                return emit_json(scheduled)
+            console.print(f"scheduled deploy #{scheduled['id']} of {name} for {_when(scheduled['run_at'])} UTC"
+                          f" (cancel: slipway cancel {name} {scheduled['id']})")
+            return
         _run(name, "/deploys", {"commit": commit} if commit else None, no_follow, json_out)
+
+    @app.command("cancel")
+    def cancel(name: str, deploy_id: int, json_out: bool = JSON) -> None:
+        """Cancel a scheduled (or still queued) deploy: it will never run."""
+        data = Client().post(f"/apps/{name}/deploys/{deploy_id}/cancel")
+        if json_out:
+            return emit_json(data)
+        console.print(f"cancelled deploy #{data['id']} of {name}")
+
+    @app.command("deploys")
+    def deploys(name: str, scheduled: bool = typer.Option(False, "--scheduled", help="Only scheduled deploys."),
+                limit: int = typer.Option(20, "--limit", "-n"), json_out: bool = JSON) -> None:
+        """List deploys, newest first."""
+        params: dict = {"limit": limit}  # type: ignore[type-arg]
+        if scheduled:
+            params["status"] = "scheduled"
+        data = Client().get(f"/apps/{name}/deploys", params=params)
+        if json_out:
+            return emit_json(data)
+        for row in data:
+            row["sha"] = short(row["commit"])
+            row["when"] = _when(row["run_at"] or row["created_at"])
+        table(data, [("id", "DEPLOY"), ("kind", "KIND"), ("status", "STATUS"), ("sha", "COMMIT"),
+                     ("when", "AT (UTC)"), ("reason", "REASON")],
+              empty=f"{name} has no {'scheduled ' if scheduled else ''}deploys")
 
     @app.command("rollback")
     def rollback(name: str, to: int = typer.Option(None, "--to", help="Release version (default: previous)."),
@@ -85,6 +123,25 @@ def register(app: typer.Typer) -> None:
         """Start a stopped app on its live release."""
         _run(name, "/start", None, no_follow, json_out)
 
+    @app.command("scale")
+    def scale(name: str, counts: list[str] = typer.Argument(..., metavar="TYPE=COUNT..."),
+              no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+        """Set instances per process type (e.g. web=2 worker=1); a running app restarts on it."""
+        processes = {}
+        for item in counts:
+            key, sep, value = item.partition("=")
+            if not sep or not value.isdigit():
+                raise typer.BadParameter(f"expected TYPE=COUNT, got {item!r}")
+            processes[key] = int(value)
+        data = Client().request("PUT", f"/apps/{name}/scale", json={"processes": processes})
+        if json_out:
+            if data.get("deploy_id") and not no_follow:
+                follow(name, data["deploy_id"], quiet=True)
+            return emit_json(data)
+        console.print(", ".join(f"{k}={v}" for k, v in data["scale"].items()), markup=False)
+        if data.get("deploy_id") and not no_follow:
+            raise typer.Exit(0 if follow(name, data["deploy_id"]) else 1)
+
     @app.command("releases")
     def releases(name: str, json_out: bool = JSON) -> None:
         """List releases, newest first."""
@@ -95,7 +152,8 @@ def register(app: typer.Typer) -> None:
             row["v"] = f"v{row['version']}" + (" (live)" if row["live"] else "")
             row["sha"] = short(row["commit"])
             row["when"] = _when(row["created_at"])
-            row["note"] = row["description"] + (" [pruned]" if row["pruned"] else "")
+            row["note"] = row["description"] + (" (failed)" if row.get("failed") else "") + \
+                (" (pruned)" if row["pruned"] else "")
         table(data, [("v", "RELEASE"), ("kind", "KIND"), ("sha", "COMMIT"), ("build_kind", "BUILD"),
                      ("when", "CREATED"), ("note", "DESCRIPTION")], empty=f"{name} has no releases yet")
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(highlight=False)
@@ -15,7 +16,17 @@ errors = Console(stderr=True, highlight=False)
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def fail(message: str, detail: object = None) -> None:
+    errors.print("[red]error:[/red] " + escape(message))
+    if detail:
+        errors.print(escape(detail if isinstance(detail, str) else str(detail)))
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], *, empty: str = "nothing") -> None:
@@ -26,7 +37,8 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], *,
     for _, title in columns:
         view.add_column(title)
     for row in rows:
-        view.add_row(*("" if row.get(key) is None else str(row.get(key)) for key, _ in columns))
+        # values are data, never markup: "[pruned]" or "[processes]" must print as written
+        view.add_row(*("" if row.get(key) is None else escape(str(row.get(key))) for key, _ in columns))
     console.print(view)
 
 
@@ -34,7 +46,7 @@ def fields(data: dict[str, Any], keys: Sequence[tuple[str, str]]) -> None:
     width = max(len(title) for _, title in keys)
     for key, title in keys:
         value = data.get(key)
-        console.print(f"[bold]{title.ljust(width)}[/bold]  {'' if value is None else value}")
+        console.print(f"[bold]{title.ljust(width)}[/bold]  {'' if value is None else escape(str(value))}")
 
 
 def short(commit: str | None) -> str:

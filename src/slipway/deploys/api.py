@@ -15,8 +15,8 @@ from slipway.apps import service as app_service
 from slipway.db import transaction
 from slipway.deploys import log as deploy_log
 from slipway.deploys import service as deploy_service
-from slipway.deploys.schedule import parse_when
 from slipway.deploys.models import Deploy, Release
+from slipway.deploys.schedule import parse_when
 from slipway.deploys.schemas import DeployCreate, DeployLog, DeployOut, LogLine, ReleaseOut, RollbackCreate
 from slipway.errors import Invalid
 from slipway.platform import Platform
@@ -118,7 +118,12 @@ def deploy_log_page(name: str, deploy_id: int, platform: PlatformDep, _: Current
 @router.get("/deploys/{deploy_id}/stream")
 async def deploy_log_stream(name: str, deploy_id: int, request: Request, platform: PlatformDep,
                             _: CurrentPrincipal, after: int = Query(0, ge=0)) -> StreamingResponse:
-    """Server-sent events: `line` events while the deploy runs, then one `end` event with the outcome."""
+    """Server-sent events: `line` events while the deploy runs, then one `end` event with the outcome.
+
+    A reconnecting EventSource sends Last-Event-ID: the stream resumes after that line."""
+    last_id = request.headers.get("last-event-id", "")
+    if last_id.isdigit():
+        after = max(after, int(last_id))
     first = await run_in_threadpool(_log_page, platform, name, deploy_id, after)
 
     async def events() -> AsyncIterator[str]:
@@ -145,5 +150,6 @@ def list_releases(name: str, platform: PlatformDep, _: CurrentPrincipal) -> list
         app = app_service.get(session, name)
         return [ReleaseOut(version=r.version, kind=r.kind, commit=r.commit, build_kind=r.build_kind,
                            description=r.description, processes=r.config.get("processes", {}),
-                           live=r.id == app.live_release_id, pruned=r.pruned, created_at=r.created_at)
+                           live=r.id == app.live_release_id, pruned=r.pruned, failed=r.failed,
+                           created_at=r.created_at)
                 for r in deploy_service.releases(session, app)]

@@ -31,10 +31,14 @@ class DeployLog:
         """Never let an env value reach the log, even if the app prints it."""
         self._secrets = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
-    def __call__(self, line: str) -> None:
+    def scrub(self, text: str) -> str:
         for secret in self._secrets:
-            if secret in line:
-                line = line.replace(secret, MASK)
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def __call__(self, line: str) -> None:
+        line = self.scrub(line)
         with self._lock:
             self._pending.append((utcnow(), line))
             due = len(self._pending) >= self._batch or time.monotonic() - self._last_flush >= self._flush_every

@@ -28,6 +28,8 @@ class Release(Base):
     source_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), default=None)
     description: Mapped[str] = mapped_column(String(255), default="")
     pruned: Mapped[bool] = mapped_column(default=False)
+    # its deploy failed after the release was recorded: never a rollback target, not counted as kept
+    failed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

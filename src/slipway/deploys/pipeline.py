@@ -90,6 +90,16 @@ class DeployRun:
             self.commit = deploy.commit  # a burst of pushes may have moved it to a newer commit meanwhile
             return True
 
+    def _mark_release_failed(self) -> None:
+        """A release created by this deploy that never went live is kept for the record, marked failed."""
+        with transaction(self.platform.sessions) as session:
+            deploy = session.get(Deploy, self.deploy_id)
+            app = session.get(App, self.app_id)
+            release = session.get(Release, deploy.release_id) if deploy and deploy.release_id else None
+            if release is not None and app is not None and release.id != app.live_release_id \
+                    and release.kind != "restart":
+                release.failed = True
+
     def _finish(self, status: str, reason: str | None = None) -> None:
         self.log.flush()
         with transaction(self.platform.sessions) as session:
@@ -116,12 +126,15 @@ class DeployRun:
             self.log.step(f"Done: {outcome or 'succeeded'}")
             self._finish(outcome or "succeeded")
         except SlipwayError as exc:
-            reason = exc.message + (f"\n{exc.detail}" if exc.detail else "")
+            reason = self.log.scrub(exc.message + (f"\n{exc.detail}" if exc.detail else ""))
             self.log(f"!!!!! {reason}")
+            self._mark_release_failed()
             self._finish("failed", reason)
         except Exception as exc:  # a bug or an unexpected failure: the deploy still ends, with a reason
-            self.log(f"!!!!! internal error: {type(exc).__name__}: {exc}")
-            self._finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+            reason = self.log.scrub(f"internal error: {type(exc).__name__}: {exc}")
+            self.log(f"!!!!! {reason}")
+            self._mark_release_failed()
+            self._finish("failed", reason)
             raise
 
     # ---- kinds ---------------------------------------------------------------------------------
@@ -165,7 +178,14 @@ class DeployRun:
                                     artifact_path=target.artifact_path, config=target.config,
                                     env_enc=target.env_enc, source_release_id=target.id,
                                     description=f"rollback to v{target.version}")
-        return self._bring_live(release, run_release_command=False)
+        outcome = self._bring_live(release, run_release_command=False)
+        if outcome is None:  # like Heroku: a rollback brings back the config of that release too
+            with transaction(self.platform.sessions) as session:
+                app = session.get(App, self.app_id)
+                assert app is not None
+                app_service.restore_env(session, self.platform.box, app, release.env_enc)
+            self.log(f"env vars restored to those of v{target.version}")
+        return outcome
 
     def _run_config(self) -> str | None:
         live = self._live_release()
@@ -173,6 +193,11 @@ class DeployRun:
         release = self._new_release(kind="config", commit=live.commit, build_kind=live.build_kind,
                                     artifact_path=live.artifact_path, config=live.config,
                                     source_release_id=live.id, description="env vars changed")
+        if self._app().desired_state != "running":
+            with transaction(self.platform.sessions) as session:
+                session.execute(update(App).where(App.id == self.app_id).values(live_release_id=release.id))
+            self.log(f"the app is stopped: v{release.version} is recorded and starts with the app")
+            return None
         return self._bring_live(release, run_release_command=True)
 
     def _run_restart(self) -> str | None:
@@ -270,7 +295,8 @@ class DeployRun:
     def _release_command(self, release: Release, env: dict[str, str]) -> None:
         command = release.config["release_command"]
         self._step("release_command", f"Running release command: {command}")
-        full_env = {"HOME": str(self.settings.home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+        full_env = {"HOME": str(self.settings.path("homes", self._app().name)),
+                    "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                     **release.config.get("env", {}), **env, "SLIPWAY_RELEASE": str(release.version)}
         # the command is the app's own release script, run with the app's privileges (like its Procfile)
         result = run_process(["/bin/sh", "-c", command], cwd=release.artifact_path, env=full_env,
@@ -371,7 +397,8 @@ class DeployRun:
             assert app is not None
             rows = list(session.scalars(select(Release).where(Release.app_id == app.id)
                                         .order_by(Release.version.desc())))
-            kept = [r for r in rows[:keep]] + [r for r in rows if r.id == app.live_release_id]
+            good = [r for r in rows if not r.failed]  # a failed release does not take a kept slot
+            kept = good[:keep] + [r for r in rows if r.id == app.live_release_id]
             kept_paths = {r.artifact_path for r in kept}
             doomed = [r for r in rows if r not in kept and not r.pruned]
             for release in doomed:

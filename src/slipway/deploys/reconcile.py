@@ -12,6 +12,7 @@ from slipway.db import transaction, utcnow
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Release
 from slipway.instances import service as instance_service
+from slipway.instances.models import Instance
 from slipway.jobs import queue
 from slipway.platform import Platform
 from slipway.routing import service as routing
@@ -44,7 +45,9 @@ def reconcile_instances(platform: Platform) -> None:
                 log.info("stopping leftover instance %s", instance.id)
                 instance_service.stop(platform, instance.id)
                 changed = True
-            elif instance.status == "running" and platform.runtime.state(instance.id).status == "missing":
+            elif instance.status == "running" and platform.runtime.state(instance.id).status in ("missing",
+                                                                                                 "stopped"):
+                # its supervisor is gone (killed, or the host rebooted): nothing will restart it
                 log.warning("instance %s is gone: starting a replacement", instance.id)
                 instance_service.stop(platform, instance.id)
                 assert live is not None
@@ -55,6 +58,20 @@ def reconcile_instances(platform: Platform) -> None:
                 changed = True
     if changed:
         routing.apply(platform)
+
+
+def prune_stopped_instances(platform: Platform, *, older_than: dt.timedelta = dt.timedelta(days=3)) -> None:
+    """Stopped instances keep their logs for a while (log search by release); then they go."""
+    cutoff = utcnow() - older_than
+    with platform.sessions() as session:
+        doomed = list(session.scalars(select(Instance.id).where(Instance.status.in_(("stopped", "failed")),
+                                                                Instance.stopped_at < cutoff)))
+    for instance_id in doomed:
+        platform.runtime.remove(instance_id)
+        with transaction(platform.sessions) as session:
+            row = session.get(Instance, instance_id)
+            if row is not None:
+                session.delete(row)
 
 
 def ensure_router(platform: Platform) -> None:

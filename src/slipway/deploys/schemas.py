@@ -43,6 +43,7 @@ class ReleaseOut(BaseModel):
     processes: dict[str, str]
     live: bool
     pruned: bool
+    failed: bool
     created_at: dt.datetime
 
 

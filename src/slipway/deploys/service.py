@@ -96,11 +96,13 @@ def rollback_target(session: Session, app: App, version: int | None) -> Release:
         # the release that was live before the current one (skipping the current's own copies)
         target = session.scalar(
             select(Release).where(Release.app_id == app.id, Release.version < live.version,
-                                  Release.artifact_path != live.artifact_path, Release.pruned.is_(False))
+                                  Release.artifact_path != live.artifact_path, Release.pruned.is_(False),
+                                  Release.failed.is_(False))
             .order_by(Release.version.desc()).limit(1)
         ) or session.scalar(
             select(Release).where(Release.app_id == app.id, Release.version < live.version,
-                                  Release.pruned.is_(False)).order_by(Release.version.desc()).limit(1)
+                                  Release.pruned.is_(False), Release.failed.is_(False))
+            .order_by(Release.version.desc()).limit(1)
         )
         if target is None:
             raise Conflict(f"{app.name} has no earlier release to roll back to")
@@ -108,6 +110,8 @@ def rollback_target(session: Session, app: App, version: int | None) -> Release:
     target = session.scalar(select(Release).where(Release.app_id == app.id, Release.version == version))
     if target is None:
         raise NotFound(f"{app.name} has no release v{version}")
+    if target.failed:
+        raise Conflict(f"release v{version} of {app.name} failed to deploy: it cannot be rolled back to")
     if target.pruned:
         raise Conflict(f"release v{version} of {app.name} was pruned (only the newest releases are kept, "
                        "see SLIPWAY_RELEASE_RETENTION)")

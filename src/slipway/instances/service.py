@@ -33,7 +33,7 @@ def start(platform: Platform, *, app: App, release: Release, process_type: str) 
                             runtime=platform.runtime.name, port=port, status="starting")
         session.add(instance)
     env = {
-        "HOME": str(settings.home),
+        "HOME": str(settings.path("homes", app.name)),  # not $SLIPWAY_HOME: keep apps out of our state
         "LANG": "C.UTF-8",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         **release.config.get("env", {}),
@@ -64,7 +64,7 @@ def stop(platform: Platform, instance_id: str, *, grace: float | None = None) ->
     platform.runtime.stop(instance_id, grace if grace is not None else platform.settings.stop_grace)
     with transaction(platform.sessions) as session:
         _forget(session, instance_id, status="stopped")
-    platform.runtime.remove(instance_id)
+    # the files (logs) stay until prune_stopped_instances: logs of old releases remain searchable
 
 
 def _forget(session: Session, instance_id: str, *, status: str) -> None:
@@ -73,6 +73,14 @@ def _forget(session: Session, instance_id: str, *, status: str) -> None:
         row.status = status
         row.stopped_at = utcnow()
     ports.release(session, instance_id=instance_id)
+
+
+def remove_all(platform: Platform, app_id: int) -> None:
+    """Forget every stopped instance of an app, files included (the app is being deleted)."""
+    with platform.sessions() as session:
+        ids = list(session.scalars(select(Instance.id).where(Instance.app_id == app_id)))
+    for instance_id in ids:
+        platform.runtime.remove(instance_id)
 
 
 def active(session: Session, app_id: int) -> list[Instance]:

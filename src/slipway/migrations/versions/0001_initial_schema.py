@@ -131,6 +131,7 @@ def upgrade() -> None:
     sa.Column('source_release_id', sa.Integer(), nullable=True),
     sa.Column('description', sa.String(length=255), nullable=False),
     sa.Column('pruned', sa.Boolean(), nullable=False),
+    sa.Column('failed', sa.Boolean(), nullable=False),
     sa.Column('created_at', slipway.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['app_id'], ['apps.id'], name=op.f('fk_releases_app_id_apps'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_release_id'], ['releases.id'], name=op.f('fk_releases_source_release_id_releases')),

@@ -1,0 +1,94 @@
+"""The dispatcher: reads new events from the outbox after a stored cursor and queues deliveries.
+
+The cursor row is locked for the whole batch (SELECT … FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on
+SQLite) and advanced in the same transaction that inserts the deliveries and their jobs: several
+processes can run the dispatcher, each event is handled once, and a crash mid-batch redoes the batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from slipway.db import transaction, utcnow
+from slipway.events import Event
+from slipway.notify import message as messages
+from slipway.notify import service
+from slipway.notify.models import Channel, Cursor, Rule, RuleChannel
+from slipway.platform import Platform
+
+log = logging.getLogger(__name__)
+CURSOR = "events"
+
+
+def _cursor(session: Session) -> Cursor:
+    cursor = session.get(Cursor, CURSOR, with_for_update=True, populate_existing=True)
+    if cursor is None:  # the migration creates it; a hand-deleted row starts from now, not from the past
+        cursor = Cursor(name=CURSOR, last_event_id=session.scalar(select(func.max(Event.id))) or 0)
+        session.add(cursor)
+        session.flush()
+    return cursor
+
+
+def _contiguous(rows: list[Event], after: int, grace: float) -> list[Event]:
+    """Stop at a hole in the ids younger than `grace`: on PostgreSQL a transaction that took a smaller
+    id may commit after a larger one was read. An old hole is a rolled-back transaction: skip it."""
+    horizon = utcnow() - dt.timedelta(seconds=grace)
+    taken, expected = [], after + 1
+    for event in rows:
+        if event.id != expected and event.created_at > horizon:
+            break
+        taken.append(event)
+        expected = event.id + 1
+    return taken
+
+
+def dispatch(platform: Platform, *, batch: int = 200, rounds: int = 20) -> int:
+    """Handle the events waiting; return how many deliveries were created."""
+    created = 0
+    for _ in range(rounds):
+        with transaction(platform.sessions) as session:
+            cursor = _cursor(session)
+            rows = list(session.scalars(select(Event).where(Event.id > cursor.last_event_id)
+                                        .order_by(Event.id).limit(batch)))
+            todo = _contiguous(rows, cursor.last_event_id, platform.settings.notify_gap_grace)
+            if not todo:
+                return created
+            created += _route(session, platform, todo)
+            cursor.last_event_id, cursor.updated_at = todo[-1].id, utcnow()
+        if len(todo) < batch:
+            break
+    return created
+
+
+def _route(session: Session, platform: Platform, todo: list[Event]) -> int:
+    rules = list(session.scalars(select(Rule).where(Rule.enabled.is_(True)).order_by(Rule.id)))
+    if not rules:
+        return 0
+    targets: dict[int, list[int]] = {}
+    for link in session.scalars(select(RuleChannel).where(RuleChannel.rule_id.in_([r.id for r in rules]))):
+        targets.setdefault(link.rule_id, []).append(link.channel_id)
+    channels = {c.id: c for c in session.scalars(select(Channel))}
+    mutes = service.active_mutes(session)
+    created = 0
+    for event in todo:
+        chosen: dict[int, int] = {}  # channel id → the first rule that sends there
+        for rule in rules:
+            if (rule.app_id is None or rule.app_id == event.app_id) and service.matches(rule.event, event.kind):
+                for channel_id in targets.get(rule.id, []):
+                    chosen.setdefault(channel_id, rule.id)
+        if not chosen:
+            continue
+        message = messages.render(session, platform.settings, event)
+        mute = mutes.get(event.app_id) if event.app_id else None
+        for channel_id, rule_id in sorted(chosen.items()):
+            channel = channels[channel_id]
+            skip = (f"muted until {mute.until.isoformat()}" if mute else
+                    None if channel.enabled else "channel disabled")
+            service.queue_delivery(session, platform.settings, channel=channel, message=message,
+                                   event_id=event.id, rule_id=rule_id, app_id=event.app_id, skip=skip)
+            created += 1
+    return created

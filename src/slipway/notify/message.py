@@ -1,0 +1,119 @@
+"""Turning an outbox event into a Message: title, severity, app, release, commit, link, reason, log tail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slipway.apps.models import App
+from slipway.config import Settings
+from slipway.deploys.models import Deploy, DeployLogLine, Release
+from slipway.events import Event
+from slipway.notify.channels.base import Message
+
+ENVIRONMENT = "production"  # one environment per app for now; environments will set it per event
+
+# events a rule can name today, for the dashboard's picker (any syntactically valid kind is accepted:
+# alert.* and what other packages add later match the same way)
+KNOWN_KINDS = (
+    "deploy.requested", "deploy.scheduled", "deploy.started", "deploy.succeeded", "deploy.failed",
+    "deploy.rolled_back", "deploy.cancelled", "rollback.requested", "restart.requested",
+    "app.crashed", "app.recovered", "app.created", "app.deleted", "env.set", "env.unset",
+    "health.down", "health.recovered", "incident.opened", "incident.resolved",
+    "alert.fired", "alert.resolved", "notify.test",
+)
+
+SEVERITY = {"failed": "error", "crashed": "error", "down": "error", "opened": "error", "fired": "error",
+            "rolled_back": "warning", "cancelled": "warning", "succeeded": "success", "recovered": "success",
+            "resolved": "success"}
+
+
+def severity_of(kind: str) -> str:
+    return SEVERITY.get(kind.rpartition(".")[2], "info")
+
+
+def app_link(settings: Settings, app: str | None, deploy_id: int | None = None) -> str:
+    base = settings.dashboard_url.rstrip("/")
+    if app is None:
+        return base + "/"
+    return f"{base}/apps/{app}" + (f"/deploys/{deploy_id}" if deploy_id else "")
+
+
+def log_tail(session: Session, deploy_id: int, lines: int) -> list[str]:
+    if lines <= 0:
+        return []
+    rows = session.scalars(select(DeployLogLine.line).where(DeployLogLine.deploy_id == deploy_id)
+                           .order_by(DeployLogLine.id.desc()).limit(lines)).all()
+    return [line[:500] for line in reversed(rows)]
+
+
+def render(session: Session, settings: Settings, event: Event) -> Message:
+    payload: dict[str, Any] = dict(event.payload or {})
+    app = session.get(App, event.app_id) if event.app_id else None
+    name = app.name if app else payload.get("app") or payload.get("name")
+    message = Message(kind=event.kind, title="", severity=severity_of(event.kind), app=name,
+                      environment=ENVIRONMENT if name else None, event_id=event.id,
+                      created_at=event.created_at.isoformat(), url=app_link(settings, name))
+    deploy_id = payload.get("deploy_id")
+    deploy = session.get(Deploy, deploy_id) if isinstance(deploy_id, int) else None
+    if deploy is not None:
+        release = session.get(Release, deploy.release_id or deploy.target_release_id or -1)
+        message.deploy_id = deploy.id
+        message.commit = deploy.commit or (release.commit if release else None)
+        message.release = release.version if release else None
+        message.url = app_link(settings, name, deploy.id)
+        message.reason = payload.get("reason") or deploy.reason
+        if message.severity in ("error", "warning") and event.kind.startswith("deploy."):
+            message.log_tail = log_tail(session, deploy.id, settings.notify_log_tail)
+    elif app is not None and app.live_release_id:
+        live = session.get(Release, app.live_release_id)
+        if live is not None:
+            message.release, message.commit = live.version, live.commit
+    group, _, verb = event.kind.partition(".")
+    titler = TITLES.get(event.kind) or TITLES.get(f"{group}.*")
+    message.title, message.text = titler(message, payload) if titler else _generic(message, payload, verb)
+    if message.reason is None and isinstance(payload.get("reason"), str):
+        message.reason = payload["reason"]
+    return message
+
+
+def _who(m: Message) -> str:
+    return m.app or "Slipway"
+
+
+def _deploy(m: Message, p: dict[str, Any]) -> tuple[str, str]:
+    kind = p.get("kind", "deploy")
+    what = "deploy" if kind == "deploy" else kind
+    verb = m.kind.rpartition(".")[2].replace("_", " ")
+    release = f" v{m.release}" if m.release else ""
+    if m.kind == "deploy.succeeded":
+        text = f"{what.capitalize()} #{m.deploy_id} is live" + (f": release{release}" if release else "") + "."
+        return f"{_who(m)}: {what}{release} succeeded", text
+    return f"{_who(m)}: {what} #{m.deploy_id} {verb}", f"{what.capitalize()} #{m.deploy_id} {verb}."
+
+
+def _crashed(m: Message, p: dict[str, Any]) -> tuple[str, str]:
+    lines = [f"{i.get('process_type')} {i.get('id')}: {i.get('state')}, {i.get('restarts', 0)} restarts"
+             + (f", last exit: {i['last_exit']}" if i.get("last_exit") else "") for i in p.get("instances", [])]
+    return f"{_who(m)} is crashing", "\n".join(lines) or "An instance keeps exiting."
+
+
+def _recovered(m: Message, p: dict[str, Any]) -> tuple[str, str]:
+    return f"{_who(m)} recovered", f"No crash for {int(p.get('quiet_seconds', 0))} s " \
+                                   f"(episode of {int(p.get('duration_seconds', 0))} s)."
+
+
+def _generic(m: Message, p: dict[str, Any], verb: str) -> tuple[str, str]:
+    subject = p.get("check") or p.get("name") or p.get("title") or ""
+    title = f"{_who(m)}: {m.kind}" + (f" ({subject})" if subject and subject != m.app else "")
+    text = p.get("message") or p.get("summary") or ", ".join(
+        f"{k}={v}" for k, v in p.items() if isinstance(v, str | int | float) and k not in ("app", "name"))
+    return title, str(text)[:2000]
+
+
+TITLES: dict[str, Callable[[Message, dict[str, Any]], tuple[str, str]]] = {
+    "deploy.*": _deploy, "app.crashed": _crashed, "app.recovered": _recovered,
+}

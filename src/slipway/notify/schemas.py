@@ -1,0 +1,150 @@
+"""Request and response bodies of the notification API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class ChannelTypeOut(BaseModel):
+    type: str
+    label: str
+    config_schema: dict[str, Any]  # JSON schema; secret fields carry "secret": true
+    secret_fields: list[str]
+
+
+class ChannelCreate(BaseModel):
+    name: str
+    type: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class ChannelUpdate(BaseModel):
+    name: str | None = None
+    config: dict[str, Any] | None = None  # merged into the current one; masked secrets are kept as they are
+    enabled: bool | None = None
+
+
+class ChannelOut(BaseModel):
+    id: int
+    name: str
+    type: str
+    config: dict[str, Any]  # secrets masked
+    enabled: bool
+    failing: bool  # flagged: failing for long (see SLIPWAY_NOTIFY_FLAG_*)
+    consecutive_failures: int
+    failing_since: dt.datetime | None
+    last_error: str | None
+    last_success_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class RuleIn(BaseModel):
+    event: str = Field(description="An event kind (deploy.failed), a group (deploy.*) or * for every event.")
+    app: str | None = Field(None, description="Only this app's events; omitted: every app.")
+    channels: list[int | str] = Field(min_length=1, description="Channel ids or names.")
+    enabled: bool = True
+
+
+class RuleUpdate(BaseModel):
+    event: str | None = None
+    app: str | None = None
+    all_apps: bool = False
+    channels: list[int | str] | None = None
+    enabled: bool | None = None
+
+
+class RuleOut(BaseModel):
+    id: int
+    event: str
+    app: str | None
+    channels: list[str]
+    channel_ids: list[int]
+    enabled: bool
+    created_at: dt.datetime
+
+
+class AttemptOut(BaseModel):
+    number: int
+    ok: bool
+    error: str | None
+    duration_ms: int
+    at: dt.datetime
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    channel_id: int
+    channel: str | None
+    event_id: int | None
+    rule_id: int | None
+    app: str | None
+    kind: str
+    title: str
+    status: str  # queued | retrying | sent | failed | skipped
+    attempts: int
+    error: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    attempt_log: list[AttemptOut] | None = None
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    severity: str
+    app: str | None
+    title: str
+    body: str
+    url: str | None
+    created_at: dt.datetime
+    read: bool
+
+
+class NotificationPage(BaseModel):
+    unread: int
+    items: list[NotificationOut]
+
+
+class MarkRead(BaseModel):
+    ids: list[int] = Field(default_factory=list)
+    all: bool = False
+
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"expected a duration like 30m, 2h or 1d, got {text!r}")
+    return dt.timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
+
+
+class MuteIn(BaseModel):
+    until: dt.datetime | None = Field(None, description="When notifications resume (with a time zone).")
+    duration: str | None = Field(None, alias="for", description="Or how long from now: 30m, 2h, 1d.")
+    reason: str = ""
+
+    model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _one(self) -> MuteIn:
+        if (self.until is None) == (self.duration is None):
+            raise ValueError("give either 'until' or 'for'")
+        if self.duration is not None:
+            self.until = dt.datetime.now(dt.UTC) + parse_duration(self.duration)
+        return self
+
+
+class MuteOut(BaseModel):
+    app: str
+    muted: bool
+    until: dt.datetime | None = None
+    reason: str = ""
+    actor: str | None = None
