@@ -348,11 +348,13 @@ def sweep(root: Path) -> None:
 
 @contextmanager
 def cleanup_on_signals() -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into SystemExit so `finally:` blocks (and Slipway.close) run."""
+    """Turn SIGTERM/SIGHUP into SystemExit (and SIGINT into KeyboardInterrupt) so `finally:` blocks run."""
     def raise_exit(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     previous = {s: signal.signal(s, raise_exit) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # Ctrl-C raises KeyboardInterrupt even where SIGINT came in ignored (a job started with `&` by a script)
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:

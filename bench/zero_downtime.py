@@ -82,6 +82,12 @@ def main() -> int:
     print(f"idle keep-alive connections closed by the server and reopened: {load.reconnects}")
     if w["failed"]:
         print(f"warm-up: {w}")
+    by_step: dict[str, list[float]] = collections.defaultdict(list)
+    for x in during:  # which part of a deploy the slow requests fall in
+        step = max((m for m in marks if m[0] <= x.sent), default=(0.0, "before"))[1].split(" ")[0]
+        by_step[step].append(x.latency * 1000)
+    print("p99 by deploy step (ms): " + ", ".join(
+        f"{k} {percentile(v, 99):.1f} (n={len(v)})" for k, v in sorted(by_step.items(), key=lambda kv: -len(kv[1]))))
     for x in [x for x in samples if not x.ok][:20]:  # when, relative to the deploy steps
         step = max((m for m in marks if m[0] <= x.sent), default=(x.sent, "before the deploys"))
         print(f"failed: {x.detail} sent {x.sent - step[0]:+.3f}s after '{step[1]}'")
@@ -97,7 +103,8 @@ def main() -> int:
     report("zero_downtime", rows, {"steady": s, "deploys": d, "warmup": w, "deploy_timings_s": timings,
                                    "rate": args.rate, "connections": args.connections,
                                    "idle_connections_closed_by_server": load.reconnects,
-                                   "deploys_to_index": deploys_to})
+                                   "deploys_to_index": deploys_to,
+                                   "p99_ms_by_step": {k: percentile(v, 99) for k, v in by_step.items()}})
     return 1 if failed else 0
 
 

@@ -57,6 +57,8 @@ def test_deploy_env_redeploy_rollback(api: Api, make_repo) -> None:  # type: ign
     back_to_1 = api.deploy("hello", "/rollback", {"version": 1})
     assert back_to_1["status"] == "succeeded"
     assert serve(api, "hello") == {"version": "1", "greeting": "", "release": "5"}
+    # like Heroku, a rollback brings back that release's env vars too
+    assert api.call("GET", "/apps/hello/env", 200).json()["env"] == {}
 
     releases = api.call("GET", "/apps/hello/releases", 200).json()
     assert [(r["version"], r["kind"]) for r in releases] == [
@@ -323,3 +325,44 @@ def test_stream_resumes_after_last_event_id(api: Api, make_repo) -> None:  # typ
     ids = [int(line[4:]) for line in body.splitlines() if line.startswith("id: ")]
     assert ids == [line["id"] for line in lines if line["id"] > cut]
     assert "event: end" in body
+
+
+def test_env_change_on_a_stopped_app_does_not_start_it(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "asleep", "git_url": repo.url})
+    assert api.deploy("asleep")["status"] == "succeeded"
+    assert api.deploy("asleep", "/stop")["status"] == "succeeded"
+    changed = api.call("PATCH", "/apps/asleep/env", 200, json={"set": {"GREETING": "later"}}).json()
+    from tests.integration.conftest import run_jobs
+
+    run_jobs(api.platform)
+    app = api.call("GET", "/apps/asleep", 200).json()
+    assert changed["deploy_id"] and app["status"] == "stopped" and app["instances"] == []
+    assert app["live_release"] == 2
+    assert api.deploy("asleep", "/start")["status"] == "succeeded"
+    assert serve(api, "asleep")["greeting"] == "later"
+
+
+def test_instance_whose_supervisor_died_is_replaced(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import os
+    import signal
+
+    from slipway.deploys import reconcile
+
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "orphan", "git_url": repo.url})
+    assert api.deploy("orphan")["status"] == "succeeded"
+    [before] = api.call("GET", "/apps/orphan/instances", 200).json()
+    state_file = api.platform.settings.home / "instances" / before["id"] / "state.json"
+    supervisor_pid = json.loads(state_file.read_text())["supervisor_pid"]
+    os.kill(supervisor_pid, signal.SIGKILL)  # e.g. the OOM killer, or a reboot took it
+    os.kill(before["pid"], signal.SIGKILL)
+    import time
+
+    time.sleep(0.5)
+    assert api.call("GET", "/apps/orphan", 200).json()["status"] == "crashed"
+    reconcile.reconcile_instances(api.platform)
+    [after] = api.call("GET", "/apps/orphan/instances", 200).json()
+    assert after["id"] != before["id"] and after["state"] == "running"
+    assert serve(api, "orphan")["version"] == "1"

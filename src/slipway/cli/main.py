@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from slipway.cli import admin, apps, deploys, env, hooks, host
+from slipway.cli import admin, apps, deploys, env, hooks, host, notify
 from slipway.cli.client import ApiError
 from slipway.cli.output import fail
 from slipway.errors import SlipwayError
@@ -19,6 +19,7 @@ app.add_typer(hooks.app, name="hooks", help="An app's webhook (URL, secret, filt
 app.add_typer(admin.app, name="admin", help="Host-side administration (runs on the server, opens the DB).")
 deploys.register(app)
 host.register(app)
+notify.register(app)
 
 def main() -> None:
     try:

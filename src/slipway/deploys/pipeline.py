@@ -11,7 +11,6 @@ import shutil
 import time
 from pathlib import Path
 
-import httpx
 from sqlalchemy import select, update
 
 from slipway import events
@@ -20,6 +19,7 @@ from slipway.apps.models import App
 from slipway.builds import service as build_service
 from slipway.builds.base import BuildContext
 from slipway.db import transaction, utcnow
+from slipway.deploys import gate
 from slipway.deploys import service as deploy_service
 from slipway.deploys.log import DeployLog
 from slipway.deploys.models import Deploy, Release
@@ -32,7 +32,7 @@ from slipway.platform import Platform
 from slipway.proc import run as run_process
 from slipway.routing import service as routing
 
-CRASHED = ("backoff", "crashloop", "stopped", "missing")
+CRASHED = gate.CRASHED
 
 
 def handle(ctx: JobContext) -> None:
@@ -306,39 +306,7 @@ class DeployRun:
             raise DeployError(f"release command {why}", "\n".join(result.tail[-20:]))
 
     def _health_gate(self, release: Release, new: list[Instance]) -> None:
-        path = release.config.get("health_path") or "/"
-        timeout = release.config.get("health_timeout") or self.settings.health_timeout
-        deadline = time.monotonic() + timeout
-        waiting = {i.id: i for i in new if i.process_type == "web"}
-        with httpx.Client(timeout=2.0) as client:
-            while waiting:
-                for instance_id, instance in list(waiting.items()):
-                    state = self.platform.runtime.state(instance_id)
-                    if state.status in CRASHED or state.restarts > 0:
-                        tail = "\n".join(self.platform.runtime.logs(instance_id, 20))
-                        raise DeployError(f"{instance_id} crashed before it became healthy "
-                                          f"({state.last_exit_reason or state.status})", tail)
-                    try:
-                        response = client.get(f"http://127.0.0.1:{instance.port}{path}")
-                    except httpx.HTTPError:
-                        continue
-                    if response.status_code < 500:
-                        self.log(f"{instance_id} is healthy (GET {path} → {response.status_code})")
-                        del waiting[instance_id]
-                if not waiting:
-                    break
-                if time.monotonic() > deadline:
-                    tails = "\n".join(line for i in waiting for line in self.platform.runtime.logs(i, 20))
-                    raise DeployError(
-                        f"no healthy answer on GET {path} within {timeout:.0f}s "
-                        "(is the app listening on $PORT?)", tails)
-                time.sleep(0.05)
-        # other process types have no endpoint: they must at least be up
-        for instance in new:
-            state = self.platform.runtime.state(instance.id)
-            if state.status in CRASHED:
-                raise DeployError(f"{instance.id} exited at start ({state.last_exit_reason or state.status})",
-                                  "\n".join(self.platform.runtime.logs(instance.id, 20)))
+        gate.wait_until_healthy(self.platform, release, new, log=self.log)
 
     def _switch(self, release: Release, *, new: list[str], old: list[str]) -> None:
         """One transaction, one router load: new instances in, old ones out (they keep running to drain)."""

@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from slipway.apps.models import App
 from slipway.db import transaction, utcnow
+from slipway.deploys import gate
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Release
+from slipway.errors import SlipwayError
 from slipway.instances import service as instance_service
 from slipway.instances.models import Instance
 from slipway.jobs import queue
@@ -53,6 +55,12 @@ def reconcile_instances(platform: Platform) -> None:
                 assert live is not None
                 replacement = instance_service.start(platform, app=app, release=live,
                                                      process_type=instance.process_type)
+                try:
+                    gate.wait_until_healthy(platform, live, [replacement], log=log.info)
+                except SlipwayError as exc:
+                    log.error("the replacement of %s is not healthy: %s", instance.id, exc.message)
+                    instance_service.stop(platform, replacement.id)
+                    continue
                 with transaction(platform.sessions) as session:
                     instance_service.mark(session, [replacement.id], "running")
                 changed = True

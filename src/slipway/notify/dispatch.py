@@ -77,7 +77,9 @@ def _route(session: Session, platform: Platform, todo: list[Event]) -> int:
     for event in todo:
         chosen: dict[int, int] = {}  # channel id → the first rule that sends there
         for rule in rules:
-            if (rule.app_id is None or rule.app_id == event.app_id) and service.matches(rule.event, event.kind):
+            # a rule applies from its creation on: events still waiting from before it are not its own
+            if (rule.app_id is None or rule.app_id == event.app_id) and event.created_at >= rule.created_at \
+                    and service.matches(rule.event, event.kind):
                 for channel_id in targets.get(rule.id, []):
                     chosen.setdefault(channel_id, rule.id)
         if not chosen:

@@ -34,7 +34,8 @@ WORD = re.compile(r"(?<![A-Za-z])(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR
                   r"(?![A-Za-z])")
 LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (stdout|stderr) (.*)$", re.DOTALL)
 HEAD = 120  # a level word is looked for in the first characters only (not in the message body)
-PY_NUMERIC = {10: "debug", 20: "info", 30: "warn", 40: "error", 50: "error"}
+# numeric levels in JSON logs come from pino/bunyan (Node); Python JSON loggers write level names
+NUMERIC = {10: "debug", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "error"}
 
 
 def parse_level(text: str) -> str | None:
@@ -50,7 +51,7 @@ def parse_level(text: str) -> str | None:
             for key in JSON_KEYS:
                 value = document.get(key)
                 if isinstance(value, int) and not isinstance(value, bool):
-                    return PY_NUMERIC.get(value - value % 10) or ("error" if value > 50 else None)
+                    return NUMERIC.get(min(value - value % 10, 60))
                 if isinstance(value, str) and value.lower() in ALIASES:
                     return ALIASES[value.lower()]
             return None

@@ -15,11 +15,12 @@ from slipway.deploys.pipeline import DeployRun
 from slipway.events import Event
 from slipway.jobs import queue
 from slipway.jobs.models import Job
-from tests.unit.hooks.test_intake import Hooked, hooked, plat  # noqa: F401  (fixtures)
+from tests.unit.hooks.conftest import Hooked
 
 
 def test_schedule_list_and_cancel(hooked: Hooked) -> None:
-    response = hooked.client.post("/api/v1/apps/hello/deploys", json={"at": "2099-12-01 03:00", "tz": "Europe/Lisbon"})
+    body = {"at": "2099-12-01 03:00", "tz": "Europe/Lisbon"}
+    response = hooked.client.post("/api/v1/apps/hello/deploys", json=body)
     assert response.status_code == 202, response.text
     scheduled = response.json()
     assert scheduled["status"] == "scheduled"

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
 from typing import ClassVar
 
 from pydantic import field_validator
 
 from slipway.notify.channels.base import ChannelConfig, DeliveryFailed, Message, SendContext, secret
+
+
+@contextmanager
+def _apprise() -> Iterator[ModuleType]:
+    """Imported on first use (it is large). Its plugins load lazily on first use too, and one of them
+    still imports the deprecated imghdr module: that warning is apprise's, not ours."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        yield apprise
 
 
 class AppriseConfig(ChannelConfig):
@@ -16,9 +31,9 @@ class AppriseConfig(ChannelConfig):
     @field_validator("url")
     @classmethod
     def _known(cls, value: str) -> str:
-        import apprise
-
-        if not apprise.Apprise().add(value):
+        with _apprise() as apprise:
+            known = apprise.Apprise().add(value)
+        if not known:
             raise ValueError("apprise does not understand this URL (see github.com/caronc/apprise/wiki)")
         return value
 
@@ -29,13 +44,11 @@ class Apprise:
     Config: ClassVar[type[ChannelConfig]] = AppriseConfig
 
     def send(self, ctx: SendContext, message: Message, config: AppriseConfig) -> None:
-        import apprise
-
-        target = apprise.Apprise(asset=apprise.AppriseAsset(app_id="Slipway", async_mode=False))
-        target.add(config.url)
-        with apprise.LogCapture(level=logging.WARNING) as captured:
-            ok = target.notify(title=message.title, body=message.plain(),
-                               notify_type={"error": "failure", "warning": "warning",
-                                            "success": "success"}.get(message.severity, "info"))
+        kind = {"error": "failure", "warning": "warning", "success": "success"}.get(message.severity, "info")
+        with _apprise() as apprise:
+            target = apprise.Apprise(asset=apprise.AppriseAsset(app_id="Slipway", app_desc="Slipway"))
+            target.add(config.url)
+            with apprise.LogCapture(level=logging.WARNING) as captured:
+                ok = target.notify(title=message.title, body=message.plain(), notify_type=kind)
         if not ok:  # apprise only says no: what it logged is the reason
             raise DeliveryFailed(captured.getvalue().strip()[-500:] or "apprise could not deliver")

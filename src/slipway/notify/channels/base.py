@@ -105,7 +105,7 @@ def post_json(ctx: SendContext, url: str, body: dict[str, Any], *, headers: dict
             else:
                 response = client.post(url, json=body, headers=headers)
     except httpx.HTTPError as exc:  # refused, reset, timeout, DNS: the receiver may be back later
-        raise DeliveryFailed(f"{type(exc).__name__}: {exc}" or type(exc).__name__) from exc
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
     check(response)
     return response
 
