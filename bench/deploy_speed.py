@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from harness import Repo, app_files, free_port, median, platform, report, row, wait_until
 
 APP = "speedy"
@@ -42,7 +41,7 @@ def baseline(runs: int) -> list[float]:
                 proc = subprocess.Popen([sys.executable, "app.py"], cwd=tmp, env={**os.environ, "PORT": str(port)},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
-                    def up() -> bool:
+                    def up(port: int = port) -> bool:
                         try:
                             return client.get(f"http://127.0.0.1:{port}/").status_code == 200
                         except httpx.HTTPError:

@@ -13,11 +13,9 @@ import argparse
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import psutil
-
 from harness import free_port, median, platform, report, row, wait_until
 
 MB = 1024 * 1024
@@ -145,7 +143,8 @@ def main() -> int:
         rows.append(row(f"baseline: {name} RSS", max(tree.rss), "MB"))
     report("footprint", rows, {
         "server_rss_mb_samples": [round(x, 1) for x in server.rss], "server_rss_median_mb": median(server.rss),
-        "caddy_rss_mb": max(caddy.rss) if caddy else None, "settle_s": args.settle, "window_s": args.window, "settings": settings,
+        "caddy_rss_mb": max(caddy.rss) if caddy else None, "settle_s": args.settle, "window_s": args.window,
+        "settings": settings,
         "baselines": {n: {"rss_mb": max(t.rss), "cpu_pct": cpu[id(t)]} for n, t in bases.items()}})
     return 0
 

@@ -309,7 +309,7 @@ class Slipway:
 
         def epoch(ts: str) -> float:
             t = dt.datetime.fromisoformat(ts)
-            return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+            return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
         marks = [(epoch(x["ts"]), x["line"][7:]) for x in lines if x["line"].startswith("-----> ")]
         return marks + ([(epoch(lines[-1]["ts"]), "end")] if lines else [])
@@ -318,7 +318,7 @@ class Slipway:
         """Seconds spent in each step of a deploy (keyed by the step title's first word)."""
         marks = self.step_marks(app, deploy_id)
         out: dict[str, float] = {}
-        for (ts, title), (nxt, _) in zip(marks, marks[1:]):
+        for (ts, title), (nxt, _) in zip(marks, marks[1:], strict=False):
             key = title.split(" ")[0].rstrip(":")
             out[key] = out.get(key, 0.0) + nxt - ts
         return out
@@ -513,7 +513,7 @@ class PacedLoad:
                 writer.write(request)
                 status, body = await asyncio.wait_for(_read_response(reader), self.timeout)
                 ok, detail = 200 <= status < 300, _version(body) if 200 <= status < 300 else f"HTTP {status}"
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 ok, detail = False, type(exc).__name__
             self.samples.append(Sample(due, sent, time.monotonic() - due, ok, detail))
             if not ok and writer is not None:

@@ -23,10 +23,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
-
 from harness import BIN, Repo, WrkResult, app_files, free_port, median, platform, report, row, wait_until, wrk
 
 TARGET = 0.7
@@ -63,11 +63,10 @@ def main() -> int:
                 wrk(router_url, host=sw.host(app), threads=1, connections=4, seconds=1)
                 wrk(bare_url, threads=1, connections=4, seconds=1)
                 for _ in range(args.rounds):
-                    runs["direct"].append(measured(f"{app:8} direct ", lambda: wrk(direct_url, **opts), pids))
-                    runs["slipway"].append(measured(f"{app:8} slipway", lambda: wrk(
-                        router_url, host=sw.host(app), **opts), pids, cpu_us, f"{app}"))
-                    runs["bare"].append(measured(f"{app:8} bare   ", lambda: wrk(bare_url, **opts),
-                                                 pids | {"caddy": bare_pid}))
+                    runs["direct"].append(measured(f"{app:8} direct ", wrk, pids, direct_url, opts))
+                    runs["slipway"].append(measured(f"{app:8} slipway", wrk, pids, router_url,
+                                                    {**opts, "host": sw.host(app)}, cpu_us, app))
+                    runs["bare"].append(measured(f"{app:8} bare   ", wrk, pids | {"caddy": bare_pid}, bare_url, opts))
             results[app] = runs
 
     rows, errors = [], 0
@@ -91,14 +90,14 @@ def main() -> int:
     return 0
 
 
-def measured(label: str, run: Callable[[], WrkResult], pids: dict[str, int],
+def measured(label: str, run: Callable[..., WrkResult], pids: dict[str, int], url: str, opts: dict[str, Any],
              caddy_us: dict[str, float] | None = None, key: str = "") -> WrkResult:
     """Run wrk and print its figures with the CPU the app and Caddy used meanwhile (% of one core);
     caddy_us[key] gets Caddy's CPU microseconds per request."""
     procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
     before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
     t0 = time.monotonic()
-    result = run()
+    result = run(url, **opts)
     elapsed = time.monotonic() - t0
     used = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in procs.items()}
     cpu = {name: 100 * seconds / elapsed for name, seconds in used.items()}
