@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from harness import WRK, Repo, Slipway, app_files, free_port, report, row
 
 TARGET_RPS, TARGET_P99_MS = 500, 50.0
@@ -136,7 +135,8 @@ def main() -> int:
 
         shutil.rmtree(tmp, ignore_errors=True)
     recycled = ours["requests"] > args.deliveries
-    print(f"bare FastAPI : {baseline['rps']:.0f} req/s, p50 {baseline['p50_ms']:.2f} ms, p99 {baseline['p99_ms']:.2f} ms")
+    print(f"bare FastAPI : {baseline['rps']:.0f} req/s, p50 {baseline['p50_ms']:.2f} ms, "
+          f"p99 {baseline['p99_ms']:.2f} ms")
     print(f"slipway hooks: {ours['rps']:.0f} deliveries/s, p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms, "
           f"non-2xx {ours['non_2xx']}; log: {outcomes}; deploys: {deploys}"
           + ("  (more requests than distinct deliveries: some were duplicates)" if recycled else ""))

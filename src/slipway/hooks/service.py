@@ -44,9 +44,9 @@ _SQLITE_WRITERS = threading.Lock()
 
 @contextmanager
 def _write(platform: Any) -> Iterator[Session]:
-    with _SQLITE_WRITERS if platform.engine.dialect.name == "sqlite" else nullcontext():
-        with transaction(platform.sessions) as session:
-            yield session
+    lock = _SQLITE_WRITERS if platform.engine.dialect.name == "sqlite" else nullcontext()
+    with lock, transaction(platform.sessions) as session:
+        yield session
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,13 @@ def _recovered(m: Message, p: dict[str, Any]) -> tuple[str, str]:
 def _generic(m: Message, p: dict[str, Any], verb: str) -> tuple[str, str]:
     subject = p.get("check") or p.get("name") or p.get("title") or ""
     title = f"{_who(m)}: {m.kind}" + (f" ({subject})" if subject and subject != m.app else "")
+    def show(value: Any) -> str | None:
+        if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+            return ", ".join(str(v) for v in value)
+        return str(value) if isinstance(value, str | int | float) else None
+
     text = p.get("message") or p.get("summary") or ", ".join(
-        f"{k}={v}" for k, v in p.items() if isinstance(v, str | int | float) and k not in ("app", "name"))
+        f"{k}: {shown}" for k, v in p.items() if k not in ("app", "name") and (shown := show(v)) is not None)
     return title, str(text)[:2000]
 
 
