@@ -460,7 +460,9 @@ class PacedLoad:
     `rate` requests/s on a fixed schedule, in a background thread, until stop(). Every request that does
     not end in a 2xx response (status, reset, EOF, timeout) is a failure; after a failure the connection
     is replaced. An idle connection the server closed is noticed before reuse and replaced without a
-    failure, as real clients do (see `reconnects`); a request already sent when the close arrives fails.
+    failure, as real clients do (see `reconnects`); a GET already sent when the close arrives, with no
+    byte of answer, is retried once on a new connection as RFC 9112 9.3.1 allows (see `retried`).
+    With strict=True neither happens: both count as failures.
     Latency is measured from the request's scheduled time, so a stall counts for every
     request it delays, not just one."""
 
@@ -470,6 +472,7 @@ class PacedLoad:
         self.port, self.host, self.rate, self.connections, self.timeout = port, host, rate, connections, timeout
         self.samples: list[Sample] = []
         self.reconnects = 0  # idle connections the server closed, noticed before reuse (not failures)
+        self.retried = 0  # GETs retried once after the server closed their kept-alive connection unanswered
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
@@ -505,16 +508,33 @@ class PacedLoad:
                 writer = None
                 self.reconnects += 1
             sent = time.time()
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection("127.0.0.1", self.port), self.timeout)
-                assert reader is not None
-                writer.write(request)
-                status, body = await asyncio.wait_for(_read_response(reader), self.timeout)
-                ok, detail = 200 <= status < 300, _version(body) if 200 <= status < 300 else f"HTTP {status}"
-            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                ok, detail = False, type(exc).__name__
+            attempts = 1 if self.strict else 2
+            for attempt in range(attempts):
+                reused = writer is not None
+                try:
+                    if writer is None:
+                        reader, writer = await asyncio.wait_for(
+                            asyncio.open_connection("127.0.0.1", self.port), self.timeout)
+                    assert reader is not None
+                    writer.write(request)
+                    status, body = await asyncio.wait_for(_read_response(reader), self.timeout)
+                    ok = 200 <= status < 300
+                    detail = _version(body) if ok else f"HTTP {status}"
+                    break
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    ok, detail = False, type(exc).__name__
+                    closed_before_answer = isinstance(exc, ConnectionResetError | BrokenPipeError) or (
+                        isinstance(exc, asyncio.IncompleteReadError) and not exc.partial)
+                    if writer is not None:
+                        writer.close()
+                        writer = None
+                    # RFC 9112 9.3.1: a GET sent on a kept-alive connection that the server closed
+                    # before any byte of an answer may be retried on a new one (browsers, curl and most
+                    # HTTP libraries do); counted apart in `retried`, never hidden
+                    if attempt + 1 < attempts and reused and closed_before_answer:
+                        self.retried += 1
+                        continue
+                    break
             self.samples.append(Sample(due, sent, time.monotonic() - due, ok, detail))
             if not ok and writer is not None:
                 writer.close()

@@ -80,6 +80,7 @@ def main() -> int:
     print(f"steady : {s}")
     print(f"deploys: {d}")
     print(f"idle keep-alive connections closed by the server and reopened: {load.reconnects}")
+    print(f"GETs retried after the server closed their connection unanswered (RFC 9112 9.3.1): {load.retried}")
     if w["failed"]:
         print(f"warm-up: {w}")
     by_step: dict[str, list[float]] = collections.defaultdict(list)
@@ -103,6 +104,7 @@ def main() -> int:
     report("zero_downtime", rows, {"steady": s, "deploys": d, "warmup": w, "deploy_timings_s": timings,
                                    "rate": args.rate, "connections": args.connections,
                                    "idle_connections_closed_by_server": load.reconnects,
+                                   "retried_on_closed_connection": load.retried,
                                    "deploys_to_index": deploys_to,
                                    "p99_ms_by_step": {k: percentile(v, 99) for k, v in by_step.items()}})
     return 1 if failed else 0

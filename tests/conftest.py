@@ -97,6 +97,7 @@ VERSION = open("version.txt").read().strip()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: don't wait for an ACK between
 
     def do_GET(self):
         body = json.dumps({"version": VERSION, "greeting": os.environ.get("GREETING", ""),

@@ -66,7 +66,8 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock up front: a deferred transaction that later writes
             # fails at once with SQLITE_BUSY instead of waiting when another writer got there first.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Connections marked read-only (see read_only()) never write, so they need no lock.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -86,6 +87,14 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads: on SQLite it takes no write lock (cheap polling, safe to nest)."""
+    engine = factory.kw["bind"]
+    with engine.connect().execution_options(read_only=True) as connection, Session(bind=connection) as session:
+        yield session
 
 
 def migrate(engine: Engine) -> None:

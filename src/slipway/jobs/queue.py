@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from slipway.db import transaction, utcnow
+from slipway.db import read_only, transaction, utcnow
 from slipway.jobs.models import Job
 
 LEASE_LOST = "lease expired: the worker running this job stopped or was killed"
@@ -31,6 +31,15 @@ def _claimable(now: dt.datetime) -> Any:
         and_(Job.status == "queued", Job.run_at <= now),
         and_(Job.status == "running", Job.lease_expires_at < now, Job.attempts < Job.max_attempts),
     )
+
+
+def has_work(factory: sessionmaker[Session], *, kinds: list[str] | None = None) -> bool:
+    """A cheap read-only look before taking the write lock that claim() needs."""
+    query = select(Job.id).where(_claimable(utcnow())).limit(1)
+    if kinds:
+        query = query.where(Job.kind.in_(kinds))
+    with read_only(factory) as session:
+        return session.scalar(query) is not None
 
 
 def claim(factory: sessionmaker[Session], *, worker: str, lease: float,

@@ -44,7 +44,8 @@ Handler = Callable[[JobContext], None]
 
 class Worker:
     def __init__(self, platform: Platform, handlers: Mapping[str, Handler], *, threads: int,
-                 name: str | None = None, poll: float = 0.5) -> None:
+                 name: str | None = None, poll: float = 2.0) -> None:
+        # jobs queued by this process wake the workers at once (wake()); the poll finds the others
         self.platform = platform
         self.handlers = dict(handlers)
         self.threads = threads
@@ -73,9 +74,12 @@ class Worker:
 
     def _loop(self, worker_id: str) -> None:
         while not self._stop.is_set():
+            kinds = list(self.handlers)
             try:
-                job = queue.claim(self.platform.sessions, worker=worker_id,
-                                  lease=self.platform.settings.job_lease, kinds=list(self.handlers))
+                job = None
+                if queue.has_work(self.platform.sessions, kinds=kinds):
+                    job = queue.claim(self.platform.sessions, worker=worker_id,
+                                      lease=self.platform.settings.job_lease, kinds=kinds)
             except Exception:  # the database went away for a moment: wait and try again
                 log.exception("claiming a job failed")
                 job = None

@@ -92,7 +92,8 @@ def _deploy(m: Message, p: dict[str, Any]) -> tuple[str, str]:
     if m.kind == "deploy.succeeded":
         text = f"{what.capitalize()} #{m.deploy_id} is live" + (f": release{release}" if release else "") + "."
         return f"{_who(m)}: {what}{release} succeeded", text
-    return f"{_who(m)}: {what} #{m.deploy_id} {verb}", f"{what.capitalize()} #{m.deploy_id} {verb}."
+    ref = f"{what} #{m.deploy_id}" if m.deploy_id else what
+    return f"{_who(m)}: {ref} {verb}", f"{ref.capitalize()} {verb}."
 
 
 def _crashed(m: Message, p: dict[str, Any]) -> tuple[str, str]:

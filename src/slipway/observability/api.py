@@ -40,6 +40,7 @@ RangeParam = Query(None, alias="range", description="1h, 6h, 24h, 7d, 30d or 90d
 FromParam = Query(None, alias="from", description="ISO 8601 time or a duration ago (15m, 2h, 7d).")
 ToParam = Query(None, alias="to", description="ISO 8601 time or a duration ago; default now.")
 Format = Literal["json", "csv"]
+MetricsParam = Query(None, max_length=300, description="Comma-separated subset, e.g. cpu,mem (default: all).")
 
 
 # ---- metrics ----------------------------------------------------------------------------------------
@@ -47,8 +48,14 @@ Format = Literal["json", "csv"]
 
 def _series_response(session: Session, *, scope: str, target: str, metrics: tuple[str, ...], range_: str | None,
                      start: str | None, end: str | None, resolution: str | None, fmt: Format,
-                     filename: str) -> Any:
+                     filename: str, only: str | None = None) -> Any:
     begin, finish = series.parse_window(range_, start, end)
+    if only:
+        wanted = tuple(m.strip() for m in only.split(",") if m.strip())
+        unknown = [m for m in wanted if m not in metrics]
+        if unknown:
+            raise Invalid(f"unknown metric(s) {', '.join(unknown)}: choose among {', '.join(metrics)}")
+        metrics = wanted
     data = series.query(session, scope=scope, target=target, start=begin, end=finish, metrics=metrics,
                         resolution=resolution)
     if fmt == "csv":
@@ -62,7 +69,7 @@ def app_metrics(name: str, platform: PlatformDep, _: CurrentPrincipal, range_: s
                 start: str | None = FromParam, end: str | None = ToParam,
                 instance: str | None = Query(None, max_length=128, description="One instance instead of the app."),
                 resolution: Literal["raw", "minute", "hour"] | None = Query(None),
-                format: Format = Query("json")) -> Any:
+                metrics: str | None = MetricsParam, format: Format = Query("json")) -> Any:
     """Series of the app (the sum over its instances) or of one instance: `ts` and, per metric, avg and max
     columns. Resolution: raw for windows up to 6 h, per minute up to 7 days, per hour beyond."""
     with platform.sessions() as session:
@@ -75,20 +82,20 @@ def app_metrics(name: str, platform: PlatformDep, _: CurrentPrincipal, range_: s
             scope, target = "instance", instance
         return _series_response(session, scope=scope, target=target, metrics=series.INSTANCE_METRICS,
                                 range_=range_, start=start, end=end, resolution=resolution, fmt=format,
-                                filename=f"{name}-metrics")
+                                filename=f"{name}-metrics", only=metrics)
 
 
 @router.get("/servers/{server}/metrics")
 def server_metrics(server: str, platform: PlatformDep, _: CurrentPrincipal, range_: str | None = RangeParam,
                    start: str | None = FromParam, end: str | None = ToParam,
                    resolution: Literal["raw", "minute", "hour"] | None = Query(None),
-                   format: Format = Query("json")) -> Any:
+                   metrics: str | None = MetricsParam, format: Format = Query("json")) -> Any:
     if server != "local":
         raise NotFound(f"no server {server!r} (only 'local' for now)")
     with platform.sessions() as session:
         return _series_response(session, scope="host", target="local", metrics=series.HOST_METRICS,
                                 range_=range_, start=start, end=end, resolution=resolution, fmt=format,
-                                filename="local-metrics")
+                                filename="local-metrics", only=metrics)
 
 
 prometheus_router = APIRouter(tags=["observability"])

@@ -55,6 +55,8 @@ def test_collector_samples_a_running_instance_and_the_api_serves_it(api: Api, ma
     header, *lines = csv.text.strip().splitlines()
     assert header.startswith("ts,cpu_avg,cpu_max,mem_avg,mem_max") and len(lines) == 2
 
+    assert list(api.call("GET", "/apps/hello/metrics?metrics=cpu,mem", 200).json()["metrics"]) == ["cpu", "mem"]
+    api.call("GET", "/apps/hello/metrics?metrics=cpu,load1", 422)  # a host metric
     api.call("GET", "/apps/hello/metrics?range=2y", 422)
     api.call("GET", "/servers/elsewhere/metrics", 404)
     api.call("GET", "/apps/hello/metrics?instance=nope", 404)

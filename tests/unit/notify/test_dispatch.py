@@ -58,7 +58,8 @@ def test_matching() -> None:
 def test_rules_per_app_all_apps_and_wildcards(setup: Api, platform: Platform) -> None:
     api = setup
     api.call("POST", "/rules", 201, json={"event": "deploy.failed", "channels": ["all-failures"]})
-    rule = api.call("POST", "/rules", 201, json={"event": "deploy.*", "app": "shop", "channels": ["shop-only", "inbox"]})
+    rule = api.call("POST", "/rules", 201, json={"event": "deploy.*", "app": "shop",
+                                                 "channels": ["shop-only", "inbox"]})
     assert rule.json()["app"] == "shop" and rule.json()["channels"] == ["inbox", "shop-only"]
     api.call("POST", "/rules", 201, json={"event": "health.*", "channels": ["inbox"]})
     api.call("POST", "/rules", 201, json={"event": "incident.*", "channels": ["inbox"], "enabled": False})
