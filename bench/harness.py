@@ -100,10 +100,18 @@ asyncio.run(main())
 '''
 
 
-def app_files(version: str, *, fast: bool = False) -> dict[str, str]:
-    """A Python app (empty requirements.txt, Procfile) that answers {"version": version}."""
-    return {"app.py": FAST_APP if fast else STDLIB_APP, "version.txt": version + "\n",
-            "requirements.txt": "", "Procfile": "web: python app.py\n"}
+def app_files(version: str, *, fast: bool = False, work_ms: float = 0.0) -> dict[str, str]:
+    """A Python app (empty requirements.txt, Procfile) that answers {"version": version}.
+
+    work_ms > 0: the stdlib app spends that much CPU per request first, like a small real handler
+    (a query, a template) would."""
+    app = FAST_APP if fast else STDLIB_APP
+    if work_ms:
+        app = app.replace("    def do_GET(self):\n", "    def do_GET(self):\n"
+                          f"        end = time.process_time() + {work_ms / 1000!r}\n"
+                          "        while time.process_time() < end:\n            pass\n")
+        app = app.replace("import json, os\n", "import json, os, time\n")
+    return {"app.py": app, "version.txt": version + "\n", "requirements.txt": "", "Procfile": "web: python app.py\n"}
 
 
 class Repo:

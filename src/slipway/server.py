@@ -34,8 +34,8 @@ class Background:
             tasks.append(Periodic("ensure-router", 5.0, lambda: reconcile.ensure_router(platform)))
         self.observability = ObservabilityTasks(platform)  # metrics, rollups, health checks
         tasks.extend(self.observability.periodic())
-        tasks.extend(notify_jobs.periodic(platform))  # dispatcher, crash detection
         self.notify_worker = notify_jobs.worker(platform, enabled=bool(threads))  # a pool of its own
+        tasks.extend(notify_jobs.periodic(platform, self.notify_worker))  # dispatcher, crash detection
         self.scheduler = Scheduler(tasks)
 
     def start(self) -> None:

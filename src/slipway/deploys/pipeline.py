@@ -83,9 +83,9 @@ class DeployRun:
                 return False
             app.deploy_lock = self.deploy_id
             deploy = mine
-            if deploy.status == "scheduled":
-                events.emit(session, "deploy.started", app_id=self.app_id, actor="scheduler",
-                            deploy_id=deploy.id, kind=deploy.kind)
+            events.emit(session, "deploy.started", app_id=self.app_id,
+                        actor="scheduler" if deploy.status == "scheduled" else "system",
+                        deploy_id=deploy.id, kind=deploy.kind)
             deploy.status, deploy.started_at = "running", utcnow()
             self.commit = deploy.commit  # a burst of pushes may have moved it to a newer commit meanwhile
             return True

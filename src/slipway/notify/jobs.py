@@ -17,12 +17,19 @@ HANDLERS: dict[str, Handler] = {DELIVER: deliver.handle}
 
 def worker(platform: Platform, *, enabled: bool = True) -> Worker | None:
     threads = platform.settings.notify_workers if enabled else 0
-    return Worker(platform, HANDLERS, threads=threads, poll=0.25) if threads else None
+    return Worker(platform, HANDLERS, threads=threads) if threads else None
 
 
-def periodic(platform: Platform) -> list[Periodic]:
+def periodic(platform: Platform, worker: Worker | None = None) -> list[Periodic]:
+    """The dispatcher wakes this process's delivery workers when it queued something (their own poll is
+    slow, to keep an idle server cheap); workers of other processes find the jobs at their next poll."""
     settings = platform.settings
+
+    def run_dispatch() -> None:
+        if dispatch.dispatch(platform) and worker is not None:
+            worker.wake()
+
     return [
-        Periodic("notify-dispatch", settings.notify_dispatch_interval, lambda: dispatch.dispatch(platform)),
+        Periodic("notify-dispatch", settings.notify_dispatch_interval, run_dispatch),
         Periodic("notify-crash-detect", settings.notify_crash_interval, lambda: crash.detect(platform)),
     ]
