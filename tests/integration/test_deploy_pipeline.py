@@ -366,3 +366,19 @@ def test_instance_whose_supervisor_died_is_replaced(api: Api, make_repo) -> None
     [after] = api.call("GET", "/apps/orphan/instances", 200).json()
     assert after["id"] != before["id"] and after["state"] == "running"
     assert serve(api, "orphan")["version"] == "1"
+
+
+def test_failing_smoke_check_after_the_switch_rolls_back(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "smoky", "git_url": repo.url})
+    assert api.deploy("smoky")["status"] == "succeeded"
+    # the smoke check expects what v1 answers; v2 answers something else
+    api.call("POST", "/apps/smoky/checks", 201, json={
+        "name": "answers v1", "target": "/", "body_contains": '"version": "1"', "smoke": True, "retries": 1,
+        "monitor": False})
+    repo.commit({"version.txt": "2\n"}, "v2")
+    deploy = api.deploy("smoky")
+    assert deploy["status"] == "rolled_back", api.log("smoky", deploy["id"])
+    assert "Smoke checks failed" in api.log("smoky", deploy["id"])
+    assert serve(api, "smoky")["version"] == "1"
+    assert api.call("GET", "/apps/smoky", 200).json()["live_release"] == 1

@@ -28,6 +28,7 @@ from slipway.git import service as git_service
 from slipway.instances import service as instance_service
 from slipway.instances.models import Instance
 from slipway.jobs.worker import JobContext, Retry
+from slipway.observability.smoke import run_smoke_checks
 from slipway.platform import Platform
 from slipway.proc import run as run_process
 from slipway.routing import service as routing
@@ -285,6 +286,12 @@ class DeployRun:
             raise DeployError(f"could not switch traffic: {exc.message}", exc.detail) from exc
         if self._watch(new):
             self.log.step("The new release crashed after the switch: rolling back automatically")
+            self._switch_back(previous_live, old, [i.id for i in new])
+            return "rolled_back"
+        reason = run_smoke_checks(self.platform, self.app_id, release)
+        if reason is not None:
+            self.log.step("Smoke checks failed after the switch: rolling back automatically")
+            self.log(self.log.scrub(reason))
             self._switch_back(previous_live, old, [i.id for i in new])
             return "rolled_back"
         self._step("drain", "Draining and stopping the old instances")

@@ -5,9 +5,30 @@ Nothing here assumes the host is local: a runtime may drive a remote server over
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+OOM_REASON = "killed: out of memory (OOM)"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one instance; None means "no limit". Bytes and cores."""
+
+    memory: int | None = None  # hard limit: the kernel kills the app (OOM) above it
+    memory_reservation: int | None = None  # soft limit: reclaimed first under host memory pressure
+    cpus: float | None = None  # hard limit: at most this many cores' worth of CPU time
+    cpu_reservation: float | None = None  # relative weight under contention (1.0 = one core's share)
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.memory, self.memory_reservation, self.cpus, self.cpu_reservation))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Limits:
+        data = data or {}
+        return cls(**{k: data[k] for k in ("memory", "memory_reservation", "cpus", "cpu_reservation")
+                      if data.get(k) is not None})
 
 
 @dataclass(frozen=True)
@@ -21,6 +42,10 @@ class InstanceSpec:
     env: dict[str, str] = field(default_factory=dict)  # complete environment, PORT included
     port: int | None = None
     stop_grace: float = 10.0
+    # optional, added with the docker runtime and resource limits (older callers leave them out)
+    limits: Limits | None = None
+    image: str | None = None  # docker: the image to run (cwd is then ignored: the image's WORKDIR)
+    container_port: int | None = None  # docker: the port the app listens on inside (its $PORT)
 
 
 @dataclass
@@ -33,6 +58,7 @@ class InstanceState:
     last_exit_code: int | None = None
     last_exit_reason: str | None = None
     started_at: float | None = None  # unix time the current process started
+    oom_kills: int = 0  # times the kernel killed it for going over its memory limit
 
     @property
     def alive(self) -> bool:
@@ -62,3 +88,22 @@ class Runtime(Protocol):
 
     def remove(self, instance_id: str) -> None:
         """Forget a stopped instance and delete its files."""
+
+    # Optional methods (check with getattr / hasattr): not every runtime has them yet.
+    #
+    # def stats(self, instance_id: str) -> dict[str, float | None]:
+    #     """cpu_percent (of one core), memory_bytes, memory_limit_bytes, net_rx_bytes, net_tx_bytes, pids."""
+    #
+    # def run_once(self, spec: InstanceSpec, argv: list[str], *, on_line: Callable[[str], None],
+    #              timeout: float) -> int:
+    #     """A one-off command in a fresh instance of the release (a new container or process); its
+    #     output goes to on_line as it comes; returns its exit code."""
+    #
+    # def limits_support(self) -> tuple[bool, str]:
+    #     """(enforced?, how): e.g. (True, "cgroup v1 (memory, cpu)") or (False, why not)."""
+    #
+    # def capacity(self) -> tuple[float, int]:
+    #     """(cores, memory bytes) of the host the instances run on, to warn about limits above it."""
+
+
+LineSink = Callable[[str], None]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from slipway.runtimes.base import InstanceSpec, InstanceState
+from slipway.runtimes.base import InstanceSpec, InstanceState, Limits
 from slipway.runtimes.local.policy import RestartPolicy
 
 INSTANCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -78,8 +78,11 @@ class SupervisorSpec:
     @classmethod
     def from_json(cls, text: str) -> SupervisorSpec:
         data = json.loads(text)
+        instance = dict(data["instance"])
+        if instance.get("limits") is not None:
+            instance["limits"] = Limits.from_dict(instance["limits"])
         return cls(
-            instance=InstanceSpec(**data["instance"]),
+            instance=InstanceSpec(**instance),
             policy=RestartPolicy.from_dict(data.get("policy", {})),
             log_max_bytes=int(data.get("log_max_bytes", 10_000_000)),
             log_backups=int(data.get("log_backups", 3)),
@@ -101,10 +104,12 @@ class StateRecord:
     supervisor_pid: int | None = None
     supervisor_create_time: float | None = None
     updated_at: float | None = None
+    oom_kills: int = 0
+    limits: str | None = None  # how the instance's limits are enforced, or why they are not
 
     def public(self) -> InstanceState:
         return InstanceState(self.instance_id, self.status, self.pid, self.restarts, self.last_exit_code,
-                             self.last_exit_reason, self.started_at)
+                             self.last_exit_reason, self.started_at, self.oom_kills)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

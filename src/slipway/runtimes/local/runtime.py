@@ -17,9 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
+
 import slipway
+from slipway import proc
 from slipway.errors import Conflict, Invalid, Unavailable
-from slipway.runtimes.base import InstanceSpec, InstanceState
+from slipway.runtimes import cgroups
+from slipway.runtimes.base import InstanceSpec, InstanceState, LineSink
 from slipway.runtimes.local import logfile
 from slipway.runtimes.local.files import (
     ALIVE,
@@ -146,6 +150,25 @@ class LocalRuntime:
         if record is not None and (self._supervisor_alive(files, record) or self._orphan_alive(record)):
             raise Conflict(f"instance {instance_id} is running; stop it first")
         shutil.rmtree(files.dir)
+
+    # ---- optional methods ------------------------------------------------------------------------
+
+    def limits_support(self) -> tuple[bool, str]:
+        support = cgroups.detect()
+        return support.ok, support.detail
+
+    def capacity(self) -> tuple[float, int]:
+        return float(os.cpu_count() or 1), int(psutil.virtual_memory().total)
+
+    def run_once(self, spec: InstanceSpec, argv: list[str], *, on_line: LineSink, timeout: float) -> int:
+        """A one-off process in the release's directory and environment (not supervised, no restart)."""
+        # the command is the app's own code, run with the app's privileges like its Procfile lines
+        try:
+            result = proc.run(argv, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line)
+        except OSError as exc:
+            on_line(f"cannot run {argv[0]}: {exc.strerror or exc}")
+            return 127
+        return 124 if result.timed_out else result.returncode
 
     # ---- helpers ---------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
+from slipway.runtimes import cgroups
+from slipway.runtimes.base import OOM_REASON
 from slipway.runtimes.local.files import (
     InstanceFiles,
     StateRecord,
@@ -48,6 +50,21 @@ class Supervisor:
         self.stop_requested = False
         self.selector = selectors.DefaultSelector()
         self._wakeup_r, self._wakeup_w = os.pipe()
+        self.cgroup: cgroups.Cgroup | None = None
+        self.oom_base = 0  # the cgroup's OOM counter when we took it over
+
+    def setup_limits(self) -> None:
+        """Put the app under its limits; where the host cannot, say so in its log and state (never silent)."""
+        limits = self.spec.instance.limits
+        if not limits:
+            return
+        try:
+            self.cgroup = cgroups.create(self.spec.instance.instance_id, limits)
+            self.oom_base = self.cgroup.oom_kills()
+            self.state.limits = f"enforced with cgroup v{self.cgroup.version}"
+        except cgroups.CgroupUnavailable as exc:
+            self.state.limits = f"not enforced (degraded mode): {exc}"
+            self.log.write(format_line("stderr", f"[slipway] resource limits {self.state.limits}"))
 
     # ---- setup -----------------------------------------------------------------------------------
 
@@ -69,6 +86,7 @@ class Supervisor:
     # ---- main loop -------------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.setup_limits()
         self.write_state()
         while not self.stop_requested:
             if self.proc is None and self.next_start is not None and time.monotonic() >= self.next_start:
@@ -104,6 +122,8 @@ class Supervisor:
                 stderr=subprocess.PIPE,
                 close_fds=True,  # the app gets 0/1/2 only
                 process_group=0,  # its own group, so stop and cleanup reach everything it forks
+                # into its cgroup before exec: whatever it allocates or forks is limited from the start
+                preexec_fn=self.cgroup.join if self.cgroup is not None else None,  # one thread: safe
             )
         except OSError as exc:
             self.log.write(format_line("stderr", f"[slipway] could not start: {exc}"))
@@ -156,7 +176,13 @@ class Supervisor:
         if self.proc is None or not self.exited():
             return
         returncode = self.reap()
-        self.after_exit(returncode, describe_exit(returncode), ran_for=time.monotonic() - self.spawned_at)
+        reason = describe_exit(returncode)
+        if returncode == -signal.SIGKILL and self.cgroup is not None:
+            kills = self.cgroup.oom_kills() - self.oom_base  # the kernel's counter outlives restarts
+            if kills > self.state.oom_kills:
+                self.state.oom_kills = kills
+                reason = OOM_REASON
+        self.after_exit(returncode, reason, ran_for=time.monotonic() - self.spawned_at)
 
     def reap(self) -> int:
         """Kill what is left of the app's group, reap the app and read its last output."""
@@ -202,6 +228,8 @@ class Supervisor:
             self.log.write(format_line("stderr", f"[slipway] stopped: {describe_exit(returncode)}"))
         self.state.status = "stopped"
         self.state.pid = self.state.app_create_time = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
         self.write_state()
         self.log.close()
 

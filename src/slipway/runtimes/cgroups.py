@@ -1,0 +1,159 @@
+"""Linux cgroups for the local runtime's limits: v2 where the host has it, v1 where only that is writable.
+
+One cgroup per instance, under a `slipway` parent: v2 `/sys/fs/cgroup/slipway/<id>`, v1
+`/sys/fs/cgroup/memory/slipway/<id>` and `/sys/fs/cgroup/cpu/slipway/<id>`. The supervisor creates it,
+moves the app into it before exec (so everything the app forks is inside too), reads its OOM counter
+after a SIGKILL and removes it on stop. It outlives app restarts, so the counter does too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from slipway.runtimes.base import Limits
+
+ROOT = Path("/sys/fs/cgroup")
+PARENT = "slipway"
+CPU_PERIOD = 100_000  # µs; the quota is cpus × period
+
+
+class CgroupUnavailable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Support:
+    version: int | None  # 2, 1, or None when neither can be used
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.version is not None
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def detect(root: Path = ROOT) -> Support:
+    controllers = root / "cgroup.controllers"
+    if controllers.is_file():  # the unified hierarchy is mounted at the root: cgroup v2
+        available = set(controllers.read_text().split())
+        missing = {"memory", "cpu"} - available
+        if missing:
+            return Support(None, f"cgroup v2 lacks the {', '.join(sorted(missing))} controller(s)")
+        if not _writable(root):
+            return Support(None, f"cgroup v2 at {root} is not writable by this user")
+        return Support(2, "cgroup v2 (memory, cpu)")
+    memory, cpu = root / "memory", root / "cpu"
+    if (memory / "memory.limit_in_bytes").exists() and (cpu / "cpu.cfs_quota_us").exists():
+        if _writable(memory) and _writable(cpu):
+            return Support(1, "cgroup v1 (memory, cpu)")
+        return Support(None, f"cgroup v1 {memory} and {cpu} are not writable by this user")
+    return Support(None, f"no cgroup v2 nor v1 memory/cpu controllers under {root}")
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    version: int
+    dirs: tuple[Path, ...]  # v2: one directory; v1: (memory, cpu)
+
+    @property
+    def procs_files(self) -> list[Path]:
+        return [d / "cgroup.procs" for d in self.dirs]
+
+    def join(self) -> None:
+        """Move the calling process in (called in the child between fork and exec)."""
+        for procs in self.procs_files:
+            procs.write_text("0")
+
+    def oom_kills(self) -> int:
+        try:
+            if self.version == 2:
+                text = (self.dirs[0] / "memory.events").read_text()
+            else:
+                text = (self.dirs[0] / "memory.oom_control").read_text()
+        except OSError:
+            return 0
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                return int(value)
+        return 0
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only works once empty: the app and everything it forked are gone
+
+
+def create(name: str, limits: Limits, *, root: Path = ROOT) -> Cgroup:
+    """Create (or reuse) the instance's cgroup and write its limits. Raises CgroupUnavailable."""
+    support = detect(root)
+    try:
+        if support.version == 2:
+            parent = root / PARENT
+            parent.mkdir(exist_ok=True)
+            _enable_controllers(root)
+            _enable_controllers(parent)
+            group = Cgroup(2, (parent / name,))
+        elif support.version == 1:
+            group = Cgroup(1, (root / "memory" / PARENT / name, root / "cpu" / PARENT / name))
+        else:
+            raise CgroupUnavailable(support.detail)
+        for d in group.dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        _write_limits(group, limits)
+    except OSError as exc:
+        raise CgroupUnavailable(f"{support.detail}: {exc}") from exc
+    return group
+
+
+def _enable_controllers(directory: Path) -> None:
+    control = directory / "cgroup.subtree_control"
+    enabled = set(control.read_text().split())
+    wanted = [f"+{c}" for c in ("memory", "cpu") if c not in enabled]
+    if wanted:
+        control.write_text(" ".join(wanted))
+
+
+def _write_limits(group: Cgroup, limits: Limits) -> None:
+    if group.version == 2:
+        d = group.dirs[0]
+        _write(d / "memory.max", str(limits.memory) if limits.memory else "max")
+        _write(d / "memory.low", str(limits.memory_reservation or 0))
+        if limits.memory:
+            _write(d / "memory.swap.max", "0", optional=True)  # over the limit means OOM, not swapping
+        quota = int(limits.cpus * CPU_PERIOD) if limits.cpus else "max"
+        _write(d / "cpu.max", f"{quota} {CPU_PERIOD}")
+        _write(d / "cpu.weight", str(_weight(limits.cpu_reservation)))
+        return
+    memory, cpu = group.dirs
+    # memsw (memory + swap) must stay >= memory: lower it first when shrinking, raise it last when growing
+    unlimited = "-1"
+    _write(memory / "memory.memsw.limit_in_bytes", unlimited, optional=True)
+    _write(memory / "memory.limit_in_bytes", str(limits.memory) if limits.memory else unlimited)
+    if limits.memory:
+        _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory), optional=True)
+    _write(memory / "memory.soft_limit_in_bytes", str(limits.memory_reservation or -1))
+    _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD))
+    _write(cpu / "cpu.cfs_quota_us", str(int(limits.cpus * CPU_PERIOD)) if limits.cpus else "-1")
+    _write(cpu / "cpu.shares", str(_shares(limits.cpu_reservation)))
+
+
+def _shares(cores: float | None) -> int:
+    return max(2, int((cores or 1.0) * 1024))
+
+
+def _weight(cores: float | None) -> int:
+    # the kernel's own mapping of v1 shares onto v2 weights (1..10000, default 100)
+    return max(1, min(10000, 1 + ((_shares(cores) - 2) * 9999) // 262142))
+
+
+def _write(path: Path, value: str, *, optional: bool = False) -> None:
+    if optional and not path.exists():
+        return  # e.g. memsw files exist only with swap accounting
+    path.write_text(value)
