@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     caddy_admin: str = Field("127.0.0.1:2019", description="host:port of Caddy's admin API.")
     tune_kernel: bool = Field(True, description="Set net.ipv4.tcp_migrate_req=1 when permitted (lossless switches).")
 
+    docker_host: str = Field("", description="Docker Engine API for the docker runtime (default: $DOCKER_HOST).")
+    docker_build_timeout: float = Field(1800.0, gt=0, description="Seconds a docker image build may take.")
+
     port_range: str = Field("10000-10999", description="Ports handed to app instances (PORT).")
     release_retention: int = Field(5, ge=1, description="Releases kept per app (older artifacts pruned).")
     health_timeout: float = Field(60.0, gt=0, description="Seconds a new release has to become healthy.")
@@ -116,6 +119,10 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'slipway.db'}"
+
+    def resolved_docker_host(self) -> str:
+        """SLIPWAY_DOCKER_HOST, else DOCKER_HOST; empty: no docker runtime."""
+        return self.docker_host or os.environ.get("DOCKER_HOST", "")
 
     def path(self, *parts: str) -> Path:
         """A directory under $SLIPWAY_HOME, created on first use."""

@@ -1,7 +1,8 @@
 """Imports every table so that Base.metadata is complete (Alembic and tests need that)."""
 
 from slipway.apps.models import App, EnvVar
-from slipway.auth.models import ApiToken, LoginAttempt, User, WebSession
+from slipway.audit.models import AuditRecord
+from slipway.auth.models import ApiToken, Invitation, LoginAttempt, Membership, Project, Team, User, WebSession
 from slipway.deploys.models import Deploy, DeployLogLine, Release
 from slipway.events import Event
 from slipway.hooks.models import AppHook, HookDelivery
@@ -10,5 +11,6 @@ from slipway.jobs.models import Job
 from slipway.notify import models as notify_models  # noqa: F401
 from slipway.observability import models as observability_models  # noqa: F401
 
-__all__ = ["App", "EnvVar", "ApiToken", "LoginAttempt", "User", "WebSession", "Deploy", "DeployLogLine",
+__all__ = ["App", "EnvVar", "ApiToken", "LoginAttempt", "User", "WebSession", "AuditRecord", "Invitation",
+           "Membership", "Project", "Team", "Deploy", "DeployLogLine",
            "Release", "Event", "AppHook", "HookDelivery", "Instance", "PortLease", "Job"]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from slipway.config import Settings
 from slipway.crypto import Box
 from slipway.db import make_engine, migrate, session_factory
+from slipway.errors import Invalid
 from slipway.routing.base import MemoryRouter, Router
 from slipway.runtimes.base import Runtime
 
@@ -30,9 +31,22 @@ class Platform:
     engine: Engine
     sessions: sessionmaker[Session]
     box: Box
-    runtime: Runtime
+    runtime: Runtime  # the local runtime: always there (see `runtimes` for every runtime by name)
     router: Router
     worker: Worker | None = field(default=None)
+    runtimes: dict[str, Runtime] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.runtimes.setdefault("local", self.runtime)
+
+    def runtime_for(self, name: str) -> Runtime:
+        """The runtime an app or instance names; a clear error when this control plane has none such."""
+        runtime = self.runtimes.get(name)
+        if runtime is None:
+            hint = " (set SLIPWAY_DOCKER_HOST or DOCKER_HOST to a Docker Engine API)" if name == "docker" else ""
+            raise Invalid(f"runtime {name!r} is not configured{hint}",
+                          f"configured runtimes: {', '.join(sorted(self.runtimes))}")
+        return runtime
 
     def wake_workers(self) -> None:
         if self.worker is not None:
@@ -47,19 +61,33 @@ class Platform:
 
 
 def build_platform(settings: Settings, *, runtime: Runtime | None = None, router: Router | None = None,
-                   run_migrations: bool = True) -> Platform:
+                   run_migrations: bool = True, runtimes: dict[str, Runtime] | None = None) -> Platform:
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     if run_migrations:
         migrate(engine)
+    local = runtime or _local_runtime(settings)
+    extra = dict(runtimes) if runtimes is not None else _other_runtimes(settings)
     return Platform(
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
         box=Box(settings.resolved_secret_key()),
-        runtime=runtime or _local_runtime(settings),
+        runtime=local,
         router=router or _router(settings),
+        runtimes={"local": local, **extra},
     )
+
+
+def _other_runtimes(settings: Settings) -> dict[str, Runtime]:
+    """docker when an engine is configured (it is reached at first use: an engine that is down then
+    gives a clear error on the apps that use it, and the others are not affected)."""
+    host = settings.resolved_docker_host()
+    if not host:
+        return {}
+    from slipway.runtimes.docker import DockerRuntime
+
+    return {"docker": DockerRuntime(host)}
 
 
 def _local_runtime(settings: Settings) -> Runtime:

@@ -6,6 +6,7 @@ import logging
 
 from slipway.deploys import pipeline, reconcile
 from slipway.hooks import service as hook_service
+from slipway.instances import service as instance_service
 from slipway.jobs.scheduler import Periodic, Scheduler
 from slipway.jobs.worker import Handler, Worker
 from slipway.notify import jobs as notify_jobs
@@ -27,6 +28,7 @@ class Background:
         tasks = [
             Periodic("reap-dead-jobs", 5.0, lambda: reconcile.reap_dead_jobs(platform)),
             Periodic("reconcile-instances", 10.0, lambda: reconcile.reconcile_instances(platform)),
+            Periodic("record-oom-kills", 5.0, lambda: instance_service.record_ooms(platform)),
             Periodic("prune-hook-deliveries", 3600.0, lambda: hook_service.prune_task(platform)),
             Periodic("prune-stopped-instances", 3600.0, lambda: reconcile.prune_stopped_instances(platform)),
         ]

@@ -23,6 +23,9 @@ from slipway.apps.schemas import (
     EnvOut,
     EnvPatch,
     InstanceOut,
+    LimitsIn,
+    LimitsOut,
+    RunIn,
     ScaleIn,
     ScaleOut,
 )
@@ -30,9 +33,10 @@ from slipway.crypto import mask
 from slipway.db import transaction
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Deploy, Release
-from slipway.errors import NotFound
+from slipway.errors import Conflict, Invalid, NotFound, SlipwayError
 from slipway.git import service as git_service
 from slipway.instances import service as instance_service
+from slipway.instances.models import Instance
 from slipway.platform import Platform
 from slipway.routing import service as routing
 from slipway.web.deps import CurrentPrincipal, PlatformDep
@@ -55,7 +59,8 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
         InstanceOut(id=i.id, process_type=i.process_type, release=versions.get(i.release_id, 0), port=i.port,
                     status=i.status, state=states[i.id].status, pid=states[i.id].pid,
                     restarts=states[i.id].restarts, last_exit=states[i.id].last_exit_reason,
-                    started_at=_when(states[i.id].started_at))
+                    started_at=_when(states[i.id].started_at), runtime=i.runtime,
+                    oom_kills=states[i.id].oom_kills)
         for i in rows
     ]
     if app.deploy_lock is not None and (d := session.get(Deploy, app.deploy_lock)) and d.status == "running":
@@ -69,13 +74,16 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
     else:
         status = "running"
     base = dict(name=app.name, git_url=git_service.redact(app.git_url), branch=app.branch, runtime=app.runtime,
+                image=app.image,
                 url=routing.app_url(platform.settings, app.name), status=status,
                 desired_state=app.desired_state, live_release=live.version if live else None,
                 live_commit=live.commit if live else None, created_at=app.created_at)
     if not detail:
         return AppOut(**base)
     last = deploy_service.deploys(session, app, limit=1)
-    return AppDetail(**base, scale=dict(app.scale), instances=instances, env_keys=app_service.env_keys(session, app),
+    return AppDetail(**base, scale=dict(app.scale), limits=dict(app.limits or {}),
+                     docker_build=dict(app.docker_build or {}), instances=instances,
+                     env_keys=app_service.env_keys(session, app),
                      last_deploy={"id": last[0].id, "kind": last[0].kind, "status": last[0].status,
                                   "reason": last[0].reason} if last else None)
 
@@ -88,9 +96,10 @@ def list_apps(platform: PlatformDep, _: CurrentPrincipal) -> list[AppOut | AppDe
 
 @router.post("", response_model=AppDetail, status_code=201)
 def create_app(body: AppCreate, platform: PlatformDep, who: CurrentPrincipal) -> AppOut | AppDetail:
+    _check_runtime(platform, body.runtime)
     with transaction(platform.sessions) as session:
         app_service.create(session, name=body.name, git_url=body.git_url, branch=body.branch,
-                                 actor=who.actor)
+                           runtime=body.runtime, image=body.image, actor=who.actor)
     routing.apply(platform)
     with platform.sessions() as session:
         return app_out(session, platform, app_service.get(session, body.name), detail=True)
@@ -104,11 +113,17 @@ def show_app(name: str, platform: PlatformDep, _: CurrentPrincipal) -> AppOut | 
 
 @router.patch("/{name}", response_model=AppDetail)
 def update_app(name: str, body: AppUpdate, platform: PlatformDep, who: CurrentPrincipal) -> AppOut | AppDetail:
+    if body.runtime is not None:
+        _check_runtime(platform, body.runtime)
     with transaction(platform.sessions) as session:
         app_service.update(session, app_service.get(session, name), git_url=body.git_url, branch=body.branch,
-                           actor=who.actor)
+                           runtime=body.runtime, image=body.image, actor=who.actor)
     with platform.sessions() as session:
         return app_out(session, platform, app_service.get(session, name), detail=True)
+
+
+def _check_runtime(platform: Platform, runtime: str) -> None:
+    platform.runtime_for(runtime)  # Invalid, with the configured runtimes, when it does not exist
 
 
 @router.delete("/{name}", status_code=204)
@@ -179,7 +194,8 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
                      if process_type is None or i.process_type == process_type]
     if process_type is not None and not instances:
         raise NotFound(f"{name} has no running {process_type} instance")
-    tail = sorted(line for i in instances for line in platform.runtime.logs(i.id, lines))[-lines:]
+    tail = sorted(line for i in instances
+                  for line in instance_service.runtime_of(platform, i).logs(i.id, lines))[-lines:]
     if not follow:
         return Response("\n".join(tail) + ("\n" if tail else ""), media_type="text/plain; charset=utf-8")
 
@@ -189,15 +205,17 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
         # every instance's new lines, merged as they come; the stream ends when they all stop
         lines_q: queue.Queue[str | None] = queue.Queue(maxsize=10000)
 
-        def pump(instance_id: str) -> None:
+        def pump(instance: Instance) -> None:
             try:
-                for line in platform.runtime.follow(instance_id, stop_after=3600):
+                for line in instance_service.runtime_of(platform, instance).follow(instance.id, stop_after=3600):
                     lines_q.put(line)
+            except SlipwayError:
+                pass  # its runtime went away: that instance's stream ends
             finally:
                 lines_q.put(None)
 
         for instance in instances:
-            threading.Thread(target=pump, args=(instance.id,), daemon=True).start()
+            threading.Thread(target=pump, args=(instance,), daemon=True).start()
         running = len(instances)
         while running:
             try:
@@ -209,6 +227,100 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
                 running -= 1
                 continue
             yield f"data: {json.dumps(line)}\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# ---- resource limits, docker build config, one-off commands -------------------------------------
+
+
+@router.get("/{name}/limits", response_model=LimitsOut)
+def get_limits(name: str, platform: PlatformDep, _: CurrentPrincipal) -> LimitsOut:
+    with platform.sessions() as session:
+        return LimitsOut(limits=dict(app_service.get(session, name).limits or {}))
+
+
+@router.put("/{name}/limits/{process_type}", response_model=LimitsOut)
+def set_limits(name: str, process_type: str, body: LimitsIn, platform: PlatformDep, who: CurrentPrincipal,
+               restart: bool = Query(False, description="Restart the app now (zero downtime) to apply them.")
+               ) -> LimitsOut:
+    """Memory/CPU limits of one process type; applied at the next deploy or restart."""
+    from slipway.runtimes.base import Limits
+    from slipway.runtimes.limits import over_capacity
+
+    deploy_id = None
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, name)
+        limits = app_service.set_limits(session, app, process_type, body.model_dump(exclude_unset=True),
+                                        actor=who.actor)
+        if restart and app.live_release_id is not None and app.desired_state == "running":
+            deploy_id = deploy_service.request(session, app, kind="restart", actor=who.actor).id
+        runtime_name = app.runtime
+    platform.wake_workers()
+    warnings: list[str] = []
+    capacity = getattr(platform.runtimes.get(runtime_name), "capacity", None)
+    if capacity is not None:
+        try:
+            cores, memory = capacity()
+            warnings = over_capacity(Limits.from_dict(limits.get(process_type)), cores, memory)
+        except SlipwayError:
+            warnings = [f"could not read the capacity of the {runtime_name} host"]
+    return LimitsOut(limits=limits, warnings=warnings, deploy_id=deploy_id)
+
+
+@router.patch("/{name}/build-config", response_model=dict[str, object])
+def patch_build_config(name: str, body: dict[str, object], platform: PlatformDep,
+                       who: CurrentPrincipal) -> dict[str, object]:
+    """Docker build config: dockerfile, context, target, build_args, build_args_from_env, cache, port."""
+    with transaction(platform.sessions) as session:
+        return app_service.set_docker_build(session, app_service.get(session, name), body, actor=who.actor)
+
+
+@router.post("/{name}/run")
+def run_command(name: str, body: RunIn, platform: PlatformDep, who: CurrentPrincipal) -> StreamingResponse:
+    """A one-off command in a new container (docker) or process (local) of the live release.
+
+    A text/event-stream: `line` events with the output, then one `exit` event with the exit code."""
+    from slipway import events
+
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, name)
+        release = session.get(Release, app.live_release_id) if app.live_release_id else None
+        if release is None:
+            raise Conflict(f"{name} has no live release yet: deploy it first")
+        if release.config.get("static_root"):
+            raise Invalid(f"{name} is a static site: there is nothing to run commands in")
+        events.emit(session, "app.run", app_id=app.id, actor=who.actor, command=body.command,
+                    release=release.version)
+        session.expunge_all()
+    lines_q: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=10000)
+
+    def work() -> None:
+        try:
+            code = instance_service.run_once(platform, app=app, release=release, argv=body.command,
+                                             on_line=lambda line: lines_q.put(("line", line)),
+                                             timeout=body.timeout)
+        except SlipwayError as exc:
+            lines_q.put(("line", f"!! {exc.message}"))
+            code = 125
+        except Exception as exc:  # noqa: BLE001 - the stream must end with an exit code either way
+            lines_q.put(("line", f"!! internal error: {type(exc).__name__}: {exc}"))
+            code = 125
+        lines_q.put(("exit", str(code)))
+
+    threading.Thread(target=work, name=f"run-{name}", daemon=True).start()
+
+    def stream() -> Iterator[str]:
+        while True:
+            try:
+                kind, data = lines_q.get(timeout=15)
+            except queue.Empty:
+                yield ": keep-alive\n\n"
+                continue
+            yield f"event: {kind}\ndata: {json.dumps(data) if kind == 'line' else data}\n\n"
+            if kind == "exit":
+                return
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -16,9 +17,17 @@ class App(Base):
     git_url: Mapped[str] = mapped_column(String(2048))
     branch: Mapped[str] = mapped_column(String(255), default="main")
     runtime: Mapped[str] = mapped_column(String(32), default="local")
+    # docker runtime: a prebuilt image to run (no git, no build), and how to build from a Dockerfile
+    image: Mapped[str | None] = mapped_column(String(1024), default=None)
+    docker_build: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # per process type: {"web": {"memory": bytes, "memory_reservation": bytes, "cpus": 0.5, ...}}
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # what the operator asked for: "running" or "stopped" (stop/start survive restarts of Slipway)
     desired_state: Mapped[str] = mapped_column(String(16), default="running")
     scale: Mapped[dict[str, int]] = mapped_column(default=dict)
+    # the project (and so the team) it belongs to; None: the "default" project
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"), default=None,
+                                                   index=True)
     # no foreign key: releases reference apps, and a cycle would complicate migrations for nothing
     live_release_id: Mapped[int | None] = mapped_column(default=None)
     # the deploy currently allowed to change this app (one at a time); None when idle

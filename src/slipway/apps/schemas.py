@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -9,8 +10,10 @@ class AppCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=63, examples=["hello"])
-    git_url: str = Field(max_length=2048, examples=["https://github.com/acme/hello.git"])
+    git_url: str = Field("", max_length=2048, examples=["https://github.com/acme/hello.git"])
     branch: str = Field("main", max_length=255)
+    runtime: str = Field("local", max_length=32, description="Where instances run: local | docker.")
+    image: str | None = Field(None, max_length=1024, description="docker: run this prebuilt image (no git).")
 
 
 class AppUpdate(BaseModel):
@@ -18,6 +21,8 @@ class AppUpdate(BaseModel):
 
     git_url: str | None = Field(None, max_length=2048)
     branch: str | None = Field(None, max_length=255)
+    runtime: str | None = Field(None, max_length=32, description="Applies at the next deploy.")
+    image: str | None = Field(None, max_length=1024, description="docker: prebuilt image; \"\" goes back to git.")
 
 
 class InstanceOut(BaseModel):
@@ -31,6 +36,8 @@ class InstanceOut(BaseModel):
     restarts: int
     last_exit: str | None
     started_at: dt.datetime | None
+    runtime: str = "local"
+    oom_kills: int = 0
 
 
 class AppOut(BaseModel):
@@ -38,6 +45,7 @@ class AppOut(BaseModel):
     git_url: str
     branch: str
     runtime: str
+    image: str | None = None
     url: str
     status: str  # running | stopped | crashed | deploying | new
     desired_state: str
@@ -48,6 +56,8 @@ class AppOut(BaseModel):
 
 class AppDetail(AppOut):
     scale: dict[str, int]
+    limits: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    docker_build: dict[str, Any] = Field(default_factory=dict)
     instances: list[InstanceOut]
     env_keys: list[str]
     last_deploy: dict[str, object] | None
@@ -76,3 +86,27 @@ class ScaleIn(BaseModel):
 class ScaleOut(BaseModel):
     scale: dict[str, int]
     deploy_id: int | None = None
+
+
+class LimitsIn(BaseModel):
+    """Limits of one process type; sizes like "256M" or bytes, CPUs in cores. null/"" removes one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: str | int | None = Field(None, examples=["256M"])
+    memory_reservation: str | int | None = Field(None, examples=["128M"])
+    cpus: float | None = Field(None, examples=[0.5])
+    cpu_reservation: float | None = Field(None, examples=[0.25])
+
+
+class LimitsOut(BaseModel):
+    limits: dict[str, dict[str, Any]]
+    warnings: list[str] = Field(default_factory=list)
+    deploy_id: int | None = None
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1, description="argv of the command, e.g. [\"python\", \"manage.py\"].")
+    timeout: float = Field(3600.0, gt=0, le=86400)

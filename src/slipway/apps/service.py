@@ -17,23 +17,35 @@ from slipway.git import service as git_service
 
 
 def create(session: Session, *, name: str, git_url: str, branch: str = "main", actor: str = "system",
-           check_remote: bool = True) -> App:
+           check_remote: bool = True, runtime: str = "local", image: str | None = None) -> App:
     validation.app_name(name)
-    git_url = git_service.validate_url(git_url)
+    image = _image(runtime, image)
+    if image is None or git_url:
+        git_url = git_service.validate_url(git_url)
     branch = git_service.validate_branch(branch)
     if session.scalar(select(App.id).where(App.name == name)) is not None:
         raise Conflict(f"an app named {name!r} already exists")
-    if check_remote:  # fail now, with git's reason, rather than at the first deploy
+    if check_remote and git_url:  # fail now, with git's reason, rather than at the first deploy
         git_service.resolve_commit(url=git_url, branch=branch)
-    app = App(name=name, git_url=git_url, branch=branch, scale={"web": 1})
+    app = App(name=name, git_url=git_url, branch=branch, scale={"web": 1}, runtime=runtime, image=image)
     session.add(app)
     try:
         session.flush()
     except IntegrityError as exc:  # lost a race with a concurrent create of the same name
         raise Conflict(f"an app named {name!r} already exists") from exc
     events.emit(session, "app.created", app_id=app.id, actor=actor, name=name, git_url=git_url,
-                branch=branch)
+                branch=branch, runtime=runtime, **({"image": image} if image else {}))
     return app
+
+
+def _image(runtime: str, image: str | None) -> str | None:
+    if not image:
+        return None
+    if runtime != "docker":
+        raise Invalid("a prebuilt image runs on the docker runtime: add --runtime docker")
+    if any(c.isspace() for c in image) or image.startswith("-"):
+        raise Invalid(f"invalid image reference {image!r}")
+    return image
 
 
 def get(session: Session, name: str) -> App:
@@ -48,12 +60,21 @@ def list_all(session: Session) -> list[App]:
 
 
 def update(session: Session, app: App, *, git_url: str | None = None, branch: str | None = None,
-           actor: str = "system") -> App:
+           runtime: str | None = None, image: str | None = None, actor: str = "system") -> App:
+    """Source and runtime changes apply at the next deploy (a release keeps running where it was made)."""
     changes: dict[str, object] = {}
     if git_url is not None and git_url != app.git_url:
         changes["git_url"] = git_service.validate_url(git_url)
     if branch is not None and branch != app.branch:
         changes["branch"] = git_service.validate_branch(branch)
+    if runtime is not None and runtime != app.runtime:
+        changes["runtime"] = runtime
+    if image is not None and (image or None) != app.image:
+        changes["image"] = _image(runtime or app.runtime, image)  # "" → None: back to building from git
+        if changes["image"] is None and not (changes.get("git_url") or app.git_url):
+            raise Invalid(f"{app.name} has no git source to build from: give a git URL too")
+    elif runtime is not None and runtime != "docker" and app.image:
+        raise Invalid(f"{app.name} runs the prebuilt image {app.image}: clear it (image \"\") to leave docker")
     for key, value in changes.items():
         setattr(app, key, value)
     if changes:
@@ -140,3 +161,38 @@ def restore_env(session: Session, box: Box, app: App, env_enc: str) -> None:
 def env_snapshot(session: Session, box: Box, app: App) -> str:
     """The app's env as one encrypted blob, for an immutable release."""
     return box.encrypt(json.dumps(env_plain(session, box, app), sort_keys=True))
+
+
+# ---- resource limits and docker build config ---------------------------------------------------
+
+
+def set_limits(session: Session, app: App, process_type: str, values: dict[str, object], *,
+               actor: str = "system") -> dict[str, dict[str, object]]:
+    """Merge limits of one process type (None/"" removes a key); they apply at the next deploy or restart."""
+    from slipway.runtimes.limits import normalize
+
+    validation.process_type(process_type)
+    current = dict((app.limits or {}).get(process_type) or {})
+    current.update(values)
+    cleaned = normalize({k: v for k, v in current.items() if v not in (None, "")})
+    limits = {**(app.limits or {}), process_type: cleaned}
+    if not cleaned:
+        limits.pop(process_type)
+    if limits != (app.limits or {}):
+        app.limits = limits
+        events.emit(session, "app.limits_changed", app_id=app.id, actor=actor, process_type=process_type,
+                    limits=cleaned)
+    return limits
+
+
+def set_docker_build(session: Session, app: App, values: dict[str, object], *,
+                     actor: str = "system") -> dict[str, object]:
+    """Merge docker build config (None removes a key: slipway.toml's value or the default applies again)."""
+    from slipway.builds.docker import validate
+
+    merged = {**(app.docker_build or {}), **values}
+    config = validate({k: v for k, v in merged.items() if v is not None})
+    if config != (app.docker_build or {}):
+        app.docker_build = config
+        events.emit(session, "app.build_config_changed", app_id=app.id, actor=actor, keys=sorted(values))
+    return config

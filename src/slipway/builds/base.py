@@ -20,6 +20,7 @@ class BuildResult:
     health_timeout: float | None = None  # None: the SLIPWAY_HEALTH_TIMEOUT setting
     static_root: Path | None = None  # set for static sites: served by the router, no process
     env: dict[str, str] = field(default_factory=dict)  # runtime env the build adds (PATH, VIRTUAL_ENV…)
+    limits: dict[str, dict[str, object]] = field(default_factory=dict)  # slipway.toml [limits.<type>]
 
     def to_config(self) -> dict[str, object]:
         return {
@@ -29,6 +30,7 @@ class BuildResult:
             "health_timeout": self.health_timeout,
             "static_root": str(self.static_root) if self.static_root else None,
             "env": self.env,
+            "limits": self.limits,
         }
 
 

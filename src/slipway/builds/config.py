@@ -6,6 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from slipway import errors
 
@@ -21,6 +22,8 @@ _SCHEMA: dict[str, set[str] | None] = {
     "processes": None,
     "release": {"command"},
     "health": {"path", "timeout"},
+    "docker": {"dockerfile", "context", "target", "build_args", "build_args_from_env", "cache", "port"},
+    "limits": None,  # [limits.<process type>]: memory, memory_reservation, cpus, cpu_reservation
 }
 
 
@@ -33,6 +36,8 @@ class AppConfig:
     release_command: str | None = None
     health_path: str | None = None
     health_timeout: float | None = None  # seconds; overrides SLIPWAY_HEALTH_TIMEOUT for this app
+    docker: dict[str, Any] = field(default_factory=dict)  # [docker]: checked by builds/docker.py
+    limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # normalized [limits.<type>]
 
 
 def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfig:
@@ -98,7 +103,23 @@ def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfi
         if not isinstance(command, str) or not command.strip():
             raise errors.BuildError(f"{filename}: processes.{name} must be a non-empty command string")
         config.processes[name] = command.strip()
+    config.docker = dict(data.get("docker", {}))
+    config.limits = _limits(data.get("limits", {}), filename)
     return config
+
+
+def _limits(table: dict[str, Any], filename: str) -> dict[str, dict[str, Any]]:
+    from slipway.runtimes.limits import normalize
+
+    out = {}
+    for name, values in table.items():
+        if not PROCESS_NAME_RE.match(name) or not isinstance(values, dict):
+            raise errors.BuildError(f"{filename}: [limits.{name}] must be a table named after a process type")
+        try:
+            out[name] = normalize(values)
+        except errors.Invalid as exc:
+            raise errors.BuildError(f"{filename}: [limits.{name}] {exc.message}") from exc
+    return out
 
 
 def load_slipway_toml(directory: Path) -> AppConfig | None:

@@ -61,6 +61,8 @@ def _run(name: str, path: str, body: dict | None, no_follow: bool, json_out: boo
 def register(app: typer.Typer) -> None:
     @app.command("deploy")
     def deploy(name: str, commit: str = typer.Option(None, "--commit", help="Deploy this commit."),
+               image: str = typer.Option(None, "--image", help="docker: run this prebuilt image, no build "
+                                         "(the app keeps it until --image '' returns to git)."),
                no_follow: bool = NO_FOLLOW, json_out: bool = JSON,
                at: str = typer.Option(None, "--at", help="Run later, at 'YYYY-MM-DD HH:MM' (see --tz)."),
                tz: str = typer.Option(None, "--tz", help="Time zone of --at, e.g. Europe/Lisbon (default UTC).")
@@ -68,6 +70,8 @@ def register(app: typer.Typer) -> None:
         """Build the branch head (or --commit) and bring it live with zero downtime."""
         if at is None and tz is not None:
             raise typer.BadParameter("--tz goes with --at")
+        if image is not None:
+            Client().patch(f"/apps/{name}", json={"image": image})
         if at is not None:
             scheduled = Client().post(f"/apps/{name}/deploys", json={"commit": commit, "at": at, "tz": tz})
             if json_out:
@@ -196,6 +200,35 @@ def register(app: typer.Typer) -> None:
             return
         except ApiError:
             raise
+
+
+    @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def run(name: str, command: list[str] = typer.Argument(..., metavar="-- COMMAND..."),
+            timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before the command is killed.")
+            ) -> None:
+        """Run a one-off command in a new container/process of the live release (e.g. migrations)."""
+        import httpx
+
+        client = Client()
+        code = 1
+        try:
+            with client.http.stream("POST", f"/apps/{name}/run", json={"command": command, "timeout": timeout},
+                                    timeout=httpx.Timeout(10.0, read=None)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    body = response.json()
+                    raise ApiError(response.status_code, body.get("error", ""), body.get("detail"))
+                event = "message"
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:") and event == "line":
+                        print(decode(line[5:].strip()), flush=True)
+                    elif line.startswith("data:") and event == "exit":
+                        code = int(line[5:].strip())
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"lost the connection to Slipway at {client.url}: {exc}") from exc
+        raise typer.Exit(code)
 
 
 def _when(value: str) -> str:

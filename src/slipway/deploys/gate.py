@@ -24,12 +24,13 @@ def wait_until_healthy(platform: Platform, release: Release, new: list[Instance]
     timeout = release.config.get("health_timeout") or platform.settings.health_timeout
     deadline = time.monotonic() + timeout
     waiting = {i.id: i for i in new if i.process_type == "web"}
+    runtimes = {i.id: platform.runtime_for(i.runtime or "local") for i in new}
     with httpx.Client(timeout=2.0) as client:
         while waiting:
             for instance_id, instance in list(waiting.items()):
-                state = platform.runtime.state(instance_id)
+                state = runtimes[instance_id].state(instance_id)
                 if state.status in CRASHED or state.restarts > 0:
-                    tail = "\n".join(platform.runtime.logs(instance_id, 20))
+                    tail = "\n".join(runtimes[instance_id].logs(instance_id, 20))
                     raise DeployError(f"{instance_id} crashed before it became healthy "
                                       f"({state.last_exit_reason or state.status})", tail)
                 try:
@@ -42,14 +43,14 @@ def wait_until_healthy(platform: Platform, release: Release, new: list[Instance]
             if not waiting:
                 break
             if time.monotonic() > deadline:
-                tails = "\n".join(line for i in waiting for line in platform.runtime.logs(i, 20))
+                tails = "\n".join(line for i in waiting for line in runtimes[i].logs(i, 20))
                 raise DeployError(
                     f"no healthy answer on GET {path} within {timeout:.0f}s "
                     "(is the app listening on $PORT?)", tails)
             time.sleep(0.05)
     # other process types have no endpoint: they must at least be up
     for instance in new:
-        state = platform.runtime.state(instance.id)
+        state = runtimes[instance.id].state(instance.id)
         if state.status in CRASHED:
             raise DeployError(f"{instance.id} exited at start ({state.last_exit_reason or state.status})",
-                              "\n".join(platform.runtime.logs(instance.id, 20)))
+                              "\n".join(runtimes[instance.id].logs(instance.id, 20)))

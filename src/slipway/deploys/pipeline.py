@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from slipway import events
 from slipway.apps import service as app_service
 from slipway.apps.models import App
+from slipway.builds import docker as docker_build
 from slipway.builds import service as build_service
 from slipway.builds.base import BuildContext
 from slipway.db import transaction, utcnow
@@ -142,6 +143,8 @@ class DeployRun:
 
     def _run_deploy(self) -> str | None:
         app = self._app()
+        if app.runtime == "docker":
+            return self._run_docker_deploy(app)
         self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
         commit = self.commit or git_service.resolve_commit(url=app.git_url, branch=app.branch)
         with transaction(self.platform.sessions) as session:
@@ -168,13 +171,60 @@ class DeployRun:
                                     description=f"deploy {commit[:12]}")
         return self._bring_live(release, run_release_command=True)
 
+    def _run_docker_deploy(self, app: App) -> str | None:
+        """Dockerfile → image `slipway/<app>:<version>`, or a prebuilt image (`--image`): no buildpacks."""
+        runtime = self.platform.runtime_for("docker")
+        assert isinstance(runtime, docker_build.DockerRuntime)
+        port = int((app.docker_build or {}).get("port") or docker_build.DEFAULT_PORT)
+        if app.image:
+            self._step("build", f"Using the prebuilt image {app.image}")
+            built = docker_build.prebuilt(runtime, app.image, port=port, log=self.log)
+            commit = ""
+        else:
+            self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
+            commit = self.commit or git_service.resolve_commit(url=app.git_url, branch=app.branch)
+            with transaction(self.platform.sessions) as session:
+                session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(commit=commit))
+                env = app_service.env_plain(session, self.platform.box, app)
+            source = self.settings.path("builds") / str(self.deploy_id)
+            shutil.rmtree(source, ignore_errors=True)
+            try:
+                git_service.fetch(url=app.git_url, commit=commit, dest=source, log=self.log)
+                self._step("build", f"Building {commit[:12]} from its Dockerfile")
+                self.log.redact(list(env.values()))  # nothing of the app's env may reach the log
+                built = docker_build.build(runtime, source, tag=f"slipway/{app.name}:build-{self.deploy_id}",
+                                           overrides=app.docker_build or {}, env=env, log=self.log,
+                                           timeout=self.settings.docker_build_timeout)
+            finally:
+                shutil.rmtree(source, ignore_errors=True)
+        with self.platform.sessions() as session:
+            version = deploy_service.next_version(session, app.id)  # we hold the app's deploy lock
+        artifact = app.image or ""
+        if built.kind == "dockerfile":
+            artifact = docker_build.tag(runtime, built.image_id, f"slipway/{app.name}", str(version))
+            docker_build.untag(runtime, f"slipway/{app.name}:build-{self.deploy_id}")
+        self.log(f"image {artifact} ({built.image_id[:19]}); processes: "
+                 + ", ".join(f"{k}: {v or '(image CMD)'}" for k, v in built.config["processes"].items()))
+        release = self._new_release(kind="build", commit=commit, build_kind=built.kind, artifact_path=artifact,
+                                    config=built.config,
+                                    description=f"deploy {commit[:12]}" if commit else f"image {app.image}")
+        return self._bring_live(release, run_release_command=True)
+
+    def _artifact_exists(self, release: Release) -> bool:
+        if release.config.get("runtime") == "docker":
+            runtime = self.platform.runtime_for("docker")
+            assert isinstance(runtime, docker_build.DockerRuntime)
+            return docker_build.image_exists(runtime, release.config.get("image_id") or release.artifact_path)
+        return Path(release.artifact_path).exists()
+
     def _run_rollback(self) -> str | None:
         with self.platform.sessions() as session:
             target = session.get(Release, self.target_release_id)
             assert target is not None
-        if target.pruned or not Path(target.artifact_path).exists():
+        if target.pruned or not self._artifact_exists(target):
             raise DeployError(f"the artifact of v{target.version} is gone (pruned)")
-        self._step("release", f"Rolling back to v{target.version} ({target.commit[:12]}), no rebuild")
+        self._step("release", f"Rolling back to v{target.version} ({target.commit[:12] or target.artifact_path}), "
+                              "no rebuild")
         release = self._new_release(kind="rollback", commit=target.commit, build_kind=target.build_kind,
                                     artifact_path=target.artifact_path, config=target.config,
                                     env_enc=target.env_enc, source_release_id=target.id,
@@ -264,6 +314,8 @@ class DeployRun:
         if run_release_command and release.config.get("release_command"):
             self._release_command(release, env)
         self._step("start", f"Starting v{release.version}")
+        for line in instance_service.limits_report(self.platform, app=app, release=release):
+            self.log(line)
         new: list[Instance] = []
         try:
             for process_type in processes:
@@ -275,7 +327,7 @@ class DeployRun:
             self._health_gate(release, new)
         except BaseException:
             self.log("the new release is not healthy: the running release keeps serving")
-            self._stop_all([i.id for i in new])
+            self._stop_all([i.id for i in new], tolerant=True)
             raise
         self._step("switch", f"Switching traffic to v{release.version}")
         try:
@@ -302,6 +354,13 @@ class DeployRun:
     def _release_command(self, release: Release, env: dict[str, str]) -> None:
         command = release.config["release_command"]
         self._step("release_command", f"Running release command: {command}")
+        if release.config.get("runtime") == "docker":  # in a one-off container of the new image
+            code = instance_service.run_once(self.platform, app=self._app(), release=release,
+                                             argv=["/bin/sh", "-c", command], on_line=self.log,
+                                             timeout=self.settings.build_timeout, process_type="release")
+            if code != 0:
+                raise DeployError(f"release command exited with code {code}")
+            return
         full_env = {"HOME": str(self.settings.path("homes", self._app().name)),
                     "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                     **release.config.get("env", {}), **env, "SLIPWAY_RELEASE": str(release.version)}
@@ -329,10 +388,11 @@ class DeployRun:
         deadline = time.monotonic() + self.settings.watch_seconds
         while time.monotonic() < deadline:
             for instance in new:
-                state = self.platform.runtime.state(instance.id)
+                runtime = instance_service.runtime_of(self.platform, instance)
+                state = runtime.state(instance.id)
                 if state.status in CRASHED or state.restarts > 0:
                     self.log(f"{instance.id}: {state.last_exit_reason or state.status}")
-                    for line in self.platform.runtime.logs(instance.id, 20):
+                    for line in runtime.logs(instance.id, 20):
                         self.log(f"  {line}")
                     return True
             time.sleep(0.1)
@@ -359,9 +419,16 @@ class DeployRun:
         time.sleep(self.settings.drain_seconds)  # requests already routed to them finish
         self._stop_all(old)
 
-    def _stop_all(self, instance_ids: list[str]) -> None:
+    def _stop_all(self, instance_ids: list[str], *, tolerant: bool = False) -> None:
         for instance_id in instance_ids:
-            instance_service.stop(self.platform, instance_id)
+            try:
+                instance_service.stop(self.platform, instance_id)
+            except SlipwayError as exc:
+                if not tolerant:
+                    raise
+                # already failing (e.g. the engine died): the reconciler stops it once it can
+                self.log(f"could not stop {instance_id}: {exc.message}")
+                continue
             self.log(f"stopped {instance_id}")
 
     def _prune(self) -> None:
@@ -379,8 +446,16 @@ class DeployRun:
             for release in doomed:
                 release.pruned = True
             paths = {r.artifact_path for r in doomed} - kept_paths
+            images = {p for p in paths if p.startswith(f"slipway/{app.name}:")}  # ours; never a user's image
+            paths = {p for p in paths if p.startswith("/")}
         for path in paths:
             shutil.rmtree(path, ignore_errors=True)
+        if images:
+            runtime = self.platform.runtime_for("docker")
+            assert isinstance(runtime, docker_build.DockerRuntime)
+            for ref in sorted(images):
+                if not docker_build.untag(runtime, ref):
+                    self.log(f"could not remove the image {ref} (still in use?): it stays")
         if doomed:
             self.log(f"pruned {len(doomed)} old release(s)")
 

@@ -47,8 +47,8 @@ def reconcile_instances(platform: Platform) -> None:
                 log.info("stopping leftover instance %s", instance.id)
                 instance_service.stop(platform, instance.id)
                 changed = True
-            elif instance.status == "running" and platform.runtime.state(instance.id).status in ("missing",
-                                                                                                 "stopped"):
+            elif instance.status == "running" and instance_service.states(platform, [instance])[instance.id].status \
+                    in ("missing", "stopped"):
                 # its supervisor is gone (killed, or the host rebooted): nothing will restart it
                 log.warning("instance %s is gone: starting a replacement", instance.id)
                 instance_service.stop(platform, instance.id)
@@ -72,10 +72,14 @@ def prune_stopped_instances(platform: Platform, *, older_than: dt.timedelta = dt
     """Stopped instances keep their logs for a while (log search by release); then they go."""
     cutoff = utcnow() - older_than
     with platform.sessions() as session:
-        doomed = list(session.scalars(select(Instance.id).where(Instance.status.in_(("stopped", "failed")),
-                                                                Instance.stopped_at < cutoff)))
-    for instance_id in doomed:
-        platform.runtime.remove(instance_id)
+        doomed = list(session.execute(select(Instance.id, Instance.runtime).where(
+            Instance.status.in_(("stopped", "failed")), Instance.stopped_at < cutoff)))
+    for instance_id, runtime in doomed:
+        try:
+            platform.runtime_for(runtime or "local").remove(instance_id)
+        except SlipwayError as exc:  # e.g. the docker engine is down: try again at the next round
+            log.warning("could not remove instance %s: %s", instance_id, exc.message)
+            continue
         with transaction(platform.sessions) as session:
             row = session.get(Instance, instance_id)
             if row is not None:

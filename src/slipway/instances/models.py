@@ -21,6 +21,7 @@ class Instance(Base):
     port: Mapped[int | None] = mapped_column(default=None)
     # starting → running (healthy, may receive traffic) → stopping → stopped | failed
     status: Mapped[str] = mapped_column(String(16), default="starting")
+    ooms: Mapped[int] = mapped_column(default=0)  # OOM kills already recorded as instance.oom events
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 

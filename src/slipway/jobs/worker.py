@@ -56,11 +56,16 @@ class Worker:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        if not self.threads:
+            return
         for i in range(self.threads):
             thread = threading.Thread(target=self._loop, args=(f"{self.name}#{i}",),
                                       name=f"slipway-worker-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        poller = threading.Thread(target=self._poll, name="slipway-worker-poll", daemon=True)
+        poller.start()
+        self._threads.append(poller)
 
     def wake(self) -> None:
         """Look for work now (after an enqueue in this process) instead of at the next poll."""
@@ -72,20 +77,31 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout)
 
-    def _loop(self, worker_id: str) -> None:
+    def _poll(self) -> None:
+        """One cheap read-only look per poll for the whole pool (idle cost stays flat with more threads)."""
+        kinds = list(self.handlers)
         while not self._stop.is_set():
-            kinds = list(self.handlers)
             try:
-                job = None
                 if queue.has_work(self.platform.sessions, kinds=kinds):
-                    job = queue.claim(self.platform.sessions, worker=worker_id,
-                                      lease=self.platform.settings.job_lease, kinds=kinds)
+                    self._wake.set()
+            except Exception:  # the database went away for a moment: look again at the next poll
+                log.exception("looking for jobs failed")
+            self._stop.wait(self.poll)
+
+    def _loop(self, worker_id: str) -> None:
+        kinds = list(self.handlers)
+        while not self._stop.is_set():
+            self._wake.wait(self.poll * 5)
+            if self._stop.is_set():
+                return
+            try:
+                job = queue.claim(self.platform.sessions, worker=worker_id,
+                                  lease=self.platform.settings.job_lease, kinds=kinds)
             except Exception:  # the database went away for a moment: wait and try again
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
-                self._wake.wait(self.poll)
-                self._wake.clear()
+                self._wake.clear()  # nothing left for us; the poller or wake() sets it again
                 continue
             self.run(job, worker_id)
 
