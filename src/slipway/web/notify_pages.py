@@ -118,7 +118,7 @@ def error_text(exc: SlipwayError) -> str:
 def bell_partial(request: Request, platform: PlatformDep, _: Viewer) -> Response:
     with platform.sessions() as session:
         unread = service.unread_count(session)
-    return render(request, "notify/bell.html", unread=unread)
+    return render(request, "partials/notify_bell.html", unread=unread)
 
 
 @router.get("/notifications")
@@ -254,7 +254,7 @@ def test_channel(channel_id: int, request: Request, platform: PlatformDep, who: 
     delivery = deliver.send_test(platform, channel_id, actor=who.actor)
     ok = delivery.status == "sent"
     if request.headers.get("hx-request"):
-        return render(request, "notify/test_result.html", ok=ok, error=delivery.error, at=utcnow())
+        return render(request, "partials/notify_test.html", ok=ok, error=delivery.error, at=utcnow())
     text = f"Test sent to {label}." if ok else f"The test to {label} failed: {delivery.error}"
     return redirect(f"{BASE}/{channel_id}" if back == "channel" else BASE, flash=text, kind="ok" if ok else "error")
 

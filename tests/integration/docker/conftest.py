@@ -40,7 +40,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-print("listening on", os.environ["PORT"], flush=True)
+print(f"listening on {os.environ['PORT']}", flush=True)
 ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
 '''
 

@@ -56,7 +56,7 @@ def test_failed_deploy_notifies_with_reason_and_log_tail(api: Api, make_repo: Ca
     drain(api.platform)
 
     by_kind = {r.json()["kind"]: r.json() for r in hook.requests}
-    assert set(by_kind) == {"deploy.requested", "deploy.failed"}  # deploy.started: only scheduled deploys
+    assert set(by_kind) == {"deploy.requested", "deploy.started", "deploy.failed"}
     failed = by_kind["deploy.failed"]
     assert failed["app"] == "broken" and failed["environment"] == "production"
     assert failed["deploy_id"] == deploy["id"] and failed["commit"] == deploy["commit"]
