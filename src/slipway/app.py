@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -61,10 +61,18 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
             if platform is None:
                 plat.close()
 
+    from slipway.audit import recorder  # noqa: F401  (every event becomes an audit record)
+    from slipway.audit.middleware import AuditMiddleware
+    from slipway.auth.ratelimit import Buckets
+    from slipway.web.deps import authorize
+
+    # authorize: the one gate of every route (rules in auth/policy.py)
     app = FastAPI(title="Slipway", version=__version__, lifespan=lifespan, docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+                  openapi_url="/api/openapi.json", redoc_url=None, dependencies=[Depends(authorize)])
     if platform is not None:
         app.state.platform = platform
+    app.state.token_buckets = Buckets(settings.token_rate_per_minute, settings.token_burst)
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimit, hook_limit=settings.webhook_max_bytes)
 
     @app.exception_handler(SlipwayError)
@@ -83,6 +91,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     from slipway.apps.api import router as apps_router
+    from slipway.audit.api import router as audit_router
+    from slipway.auth.api import teams_router
     from slipway.auth.api import router as auth_router
     from slipway.deploys.api import router as deploys_router
     from slipway.hooks.api import intake as hooks_intake
@@ -99,5 +109,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     mount_observability(app, settings)
     app.include_router(notify_router)
+    app.include_router(teams_router)
+    app.include_router(audit_router)
     mount_dashboard(app)
     return app

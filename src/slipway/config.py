@@ -64,6 +64,25 @@ class Settings(BaseSettings):
     webhook_body_retention_days: float = Field(7.0, ge=0, description="Days a webhook delivery keeps its raw body.")
     webhook_log_retention_days: float = Field(90.0, ge=1, description="Days a webhook delivery stays in the log.")
 
+    # pull request previews and status reports to the forge (see slipway/previews, slipway/forge)
+    preview_max_per_app: int = Field(5, ge=0, description="Open previews per app; a PR beyond it is refused.")
+    preview_ttl_days: float = Field(7.0, gt=0, description="Days without PR activity after which a preview goes.")
+    preview_ttl_check_interval: float = Field(300.0, gt=0, description="Seconds between idle-preview sweeps.")
+    forge_workers: int = Field(2, ge=0, description="Threads per process for forge statuses and preview teardowns.")
+    forge_timeout: float = Field(10.0, gt=0, description="Seconds one call to a forge API may take.")
+    forge_max_attempts: int = Field(8, ge=1, description="Attempts of a forge status before it is given up.")
+    forge_dispatch_interval: float = Field(1.0, gt=0, description="Seconds between reads of deploy events.")
+
+    # security (see slipway/auth, slipway/audit)
+    old_secret_keys: str = Field("", description="Comma-separated previous secret keys, still accepted for "
+                                 "decryption during a key rotation (`slipway admin rotate-key`).")
+    audit_retention_days: float = Field(365.0, gt=0, description="Days audit records are kept.")
+    token_rate_per_minute: float = Field(600.0, ge=0, description="Requests per minute per API token, per "
+                                         "process (0: no limit).")
+    token_burst: int = Field(120, ge=1, description="Requests an idle API token may make at once.")
+    secure_cookies: bool = Field(False, description="Mark dashboard cookies Secure even when the request "
+                                 "reached Slipway over plain HTTP (behind a TLS-terminating proxy).")
+
     notify_workers: int = Field(4, ge=0, description="Notification delivery threads per process.")
     notify_dispatch_interval: float = Field(1.0, gt=0, description="Seconds between dispatcher runs.")
     notify_timeout: float = Field(10.0, gt=0, description="Seconds one notification send may take.")
@@ -129,6 +148,9 @@ class Settings(BaseSettings):
         target = self.home.joinpath(*parts)
         target.mkdir(parents=True, exist_ok=True)
         return target
+
+    def resolved_old_keys(self) -> list[str]:
+        return [k.strip() for k in self.old_secret_keys.split(",") if k.strip()]
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once into $SLIPWAY_HOME/secret.key (mode 0600)."""

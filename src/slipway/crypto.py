@@ -28,6 +28,13 @@ class Box:
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
+    def rotate(self, token: str) -> str:
+        """The same secret, encrypted under the first key (a key rotation re-writes every value so)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("secret cannot be decrypted with the configured SLIPWAY_SECRET_KEY") from exc
+
     def decrypt(self, token: str) -> str:
         try:
             return self._fernet.decrypt(token.encode()).decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from slipway.audit import service as audit_service
 from slipway.deploys import pipeline, reconcile
 from slipway.hooks import service as hook_service
 from slipway.instances import service as instance_service
@@ -31,6 +32,7 @@ class Background:
             Periodic("record-oom-kills", 5.0, lambda: instance_service.record_ooms(platform)),
             Periodic("prune-hook-deliveries", 3600.0, lambda: hook_service.prune_task(platform)),
             Periodic("prune-stopped-instances", 3600.0, lambda: reconcile.prune_stopped_instances(platform)),
+            Periodic("prune-audit-records", 3600.0, lambda: audit_service.prune_task(platform)),
         ]
         if router:
             tasks.append(Periodic("ensure-router", 5.0, lambda: reconcile.ensure_router(platform)))

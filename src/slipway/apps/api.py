@@ -39,7 +39,7 @@ from slipway.instances import service as instance_service
 from slipway.instances.models import Instance
 from slipway.platform import Platform
 from slipway.routing import service as routing
-from slipway.web.deps import CurrentPrincipal, PlatformDep
+from slipway.web.deps import AccessDep, CurrentPrincipal, PlatformDep, TargetProject
 
 router = APIRouter(prefix="/api/v1/apps", tags=["apps"])
 
@@ -48,6 +48,13 @@ CRASHED = {"backoff", "crashloop", "stopped", "missing"}  # runtime states of an
 
 def _when(unix: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(unix, dt.UTC) if unix else None
+
+
+def _project_name(session: Session, project_id: int | None) -> str | None:
+    from slipway.auth.models import Project
+
+    project = session.get(Project, project_id) if project_id else None
+    return project.name if project else "default"
 
 
 def app_out(session: Session, platform: Platform, app: App, *, detail: bool = False) -> AppOut | AppDetail:
@@ -75,9 +82,10 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
         status = "running"
     base = dict(name=app.name, git_url=git_service.redact(app.git_url), branch=app.branch, runtime=app.runtime,
                 image=app.image,
-                url=routing.app_url(platform.settings, app.name), status=status,
+                url=routing.url_for(platform.settings, app), status=status,
                 desired_state=app.desired_state, live_release=live.version if live else None,
-                live_commit=live.commit if live else None, created_at=app.created_at)
+                live_commit=live.commit if live else None, created_at=app.created_at,
+                project=_project_name(session, app.project_id))
     if not detail:
         return AppOut(**base)
     last = deploy_service.deploys(session, app, limit=1)
@@ -89,17 +97,20 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
 
 
 @router.get("", response_model=list[AppOut])
-def list_apps(platform: PlatformDep, _: CurrentPrincipal) -> list[AppOut | AppDetail]:
+def list_apps(platform: PlatformDep, _: CurrentPrincipal, access: AccessDep) -> list[AppOut | AppDetail]:
+    """Only the apps the principal may see."""
     with platform.sessions() as session:
-        return [app_out(session, platform, app) for app in app_service.list_all(session)]
+        return [app_out(session, platform, app) for app in app_service.list_all(session)
+                if access.can_app("app:read", app)]
 
 
 @router.post("", response_model=AppDetail, status_code=201)
-def create_app(body: AppCreate, platform: PlatformDep, who: CurrentPrincipal) -> AppOut | AppDetail:
+def create_app(body: AppCreate, platform: PlatformDep, who: CurrentPrincipal,
+               project_id: TargetProject) -> AppOut | AppDetail:
     _check_runtime(platform, body.runtime)
     with transaction(platform.sessions) as session:
         app_service.create(session, name=body.name, git_url=body.git_url, branch=body.branch,
-                           runtime=body.runtime, image=body.image, actor=who.actor)
+                           runtime=body.runtime, image=body.image, actor=who.actor, project_id=project_id)
     routing.apply(platform)
     with platform.sessions() as session:
         return app_out(session, platform, app_service.get(session, body.name), detail=True)

@@ -24,6 +24,9 @@ def delete(platform: Platform, name: str, *, actor: str) -> None:
         app.desired_state = "stopped"  # the reconciler must not restart anything from now on
         app_id = app.id
         instances = [i.id for i in instance_service.active(session, app.id)]
+    from slipway.previews.jobs import remove_all as remove_previews
+
+    remove_previews(platform, app_id)  # its pull requests' previews go with it
     for instance_id in instances:
         instance_service.stop(platform, instance_id)
     instance_service.remove_all(platform, app_id)

@@ -32,6 +32,10 @@ class App(Base):
     live_release_id: Mapped[int | None] = mapped_column(default=None)
     # the deploy currently allowed to change this app (one at a time); None when idle
     deploy_lock: Mapped[int | None] = mapped_column(default=None)
+    # "production", or "preview": a pull request's environment (see slipway/previews), hidden from app lists
+    environment: Mapped[str] = mapped_column(String(16), default="production")
+    parent_app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), default=None,
+                                                      index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

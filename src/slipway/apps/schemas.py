@@ -14,6 +14,8 @@ class AppCreate(BaseModel):
     branch: str = Field("main", max_length=255)
     runtime: str = Field("local", max_length=32, description="Where instances run: local | docker.")
     image: str | None = Field(None, max_length=1024, description="docker: run this prebuilt image (no git).")
+    project: str | None = Field(None, max_length=64, description="Project (and so team) of the app; default: "
+                                "the default project, else the first one you may create apps in.")
 
 
 class AppUpdate(BaseModel):
@@ -52,6 +54,7 @@ class AppOut(BaseModel):
     live_release: int | None
     live_commit: str | None
     created_at: dt.datetime
+    project: str | None = None
 
 
 class AppDetail(AppOut):

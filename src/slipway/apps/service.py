@@ -17,7 +17,8 @@ from slipway.git import service as git_service
 
 
 def create(session: Session, *, name: str, git_url: str, branch: str = "main", actor: str = "system",
-           check_remote: bool = True, runtime: str = "local", image: str | None = None) -> App:
+           check_remote: bool = True, runtime: str = "local", image: str | None = None,
+           project_id: int | None = None) -> App:
     validation.app_name(name)
     image = _image(runtime, image)
     if image is None or git_url:
@@ -27,7 +28,12 @@ def create(session: Session, *, name: str, git_url: str, branch: str = "main", a
         raise Conflict(f"an app named {name!r} already exists")
     if check_remote and git_url:  # fail now, with git's reason, rather than at the first deploy
         git_service.resolve_commit(url=git_url, branch=branch)
-    app = App(name=name, git_url=git_url, branch=branch, scale={"web": 1}, runtime=runtime, image=image)
+    if project_id is None:  # every app belongs to a project: the default one unless told otherwise
+        from slipway.auth.teams import default_project
+
+        project_id = default_project(session).id
+    app = App(name=name, git_url=git_url, branch=branch, scale={"web": 1}, runtime=runtime, image=image,
+              project_id=project_id)
     session.add(app)
     try:
         session.flush()
@@ -56,7 +62,16 @@ def get(session: Session, name: str) -> App:
 
 
 def list_all(session: Session) -> list[App]:
-    return list(session.scalars(select(App).order_by(App.name)))
+    """Every app; during a request, only those the principal may see (set by web/deps.authorize), so
+    every list built on this one — API, dashboard, overview — is filtered the same way."""
+    from slipway.audit.context import current
+
+    # a pull request's preview is listed under its app (slipway/previews), not as an app of its own
+    apps = list(session.scalars(select(App).where(App.parent_app_id.is_(None)).order_by(App.name)))
+    ctx = current.get()
+    if ctx is not None and ctx.visible_projects is not None:
+        apps = [a for a in apps if (a.project_id or ctx.default_project_id) in ctx.visible_projects]
+    return apps
 
 
 def update(session: Session, app: App, *, git_url: str | None = None, branch: str | None = None,

@@ -26,6 +26,9 @@ class RequestContext:
     app_id: int | None = None
     app_name: str | None = None
     records: int = 0  # audit records committed during this request
+    # projects whose apps the principal may see (None: no filter, e.g. before authorization)
+    visible_projects: frozenset[int] | None = None
+    default_project_id: int | None = None
 
 
 current: ContextVar[RequestContext | None] = ContextVar("slipway_audit_context", default=None)

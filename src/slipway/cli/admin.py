@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import typer
@@ -24,15 +25,24 @@ def _sessions():  # type: ignore[no-untyped-def]
 
 
 @app.command("token")
-def token(name: str = typer.Option(..., "--name", help="What the token is for."), json_out: bool = JSON) -> None:
-    """Create an API token (printed once, stored hashed)."""
-    from slipway.auth import service
-    from slipway.db import transaction
+def token(name: str = typer.Option(..., "--name", help="What the token is for."),
+          scope: str = typer.Option("admin", "--scope", help="read, deploy or admin."),
+          team: str = typer.Option(None, "--team", help="Team it acts in, as an owner (default: 'default')."),
+          user: str = typer.Option(None, "--user", help="Act as this user (their role in the team) instead."),
+          expires_days: float = typer.Option(None, "--expires-days", min=0.01, help="Expire after this many days."),
+          json_out: bool = JSON) -> None:
+    """Create an API token (printed once, stored hashed). Default: admin scope, owner of the default team."""
+    from slipway.auth import service, teams
+    from slipway.db import transaction, utcnow
 
     with transaction(_sessions()) as session:
-        plain, row = service.create_token(session, name=name)
+        team_id = teams.get_team(session, team).id if team else None
+        user_id = service.user_by_name(session, user).id if user else None
+        expires = utcnow() + dt.timedelta(days=expires_days) if expires_days else None
+        plain, row = service.create_token(session, name=name, scope=scope, team_id=team_id, user_id=user_id,
+                                          expires_at=expires)
     if json_out:
-        return emit_json({"name": row.name, "token": plain})
+        return emit_json({"name": row.name, "token": plain, "scope": row.scope})
     console.print(plain, markup=False)
 
 
@@ -40,15 +50,22 @@ def token(name: str = typer.Option(..., "--name", help="What the token is for.")
 def tokens(json_out: bool = JSON) -> None:
     """List API tokens (never their values)."""
     from slipway.auth import service
+    from slipway.auth.models import Team, User
 
     with _sessions()() as session:
-        rows = [{"name": t.name, "prefix": t.prefix + "…", "created_at": t.created_at,
-                 "last_used_at": t.last_used_at, "revoked": t.revoked_at is not None}
-                for t in service.list_tokens(session)]
+        rows = []
+        for t in service.list_tokens(session):
+            team = session.get(Team, t.team_id) if t.team_id else None
+            user = session.get(User, t.user_id) if t.user_id else None
+            rows.append({"name": t.name, "prefix": t.prefix + "…", "scope": t.scope,
+                         "team": team.name if team else None, "user": user.username if user else None,
+                         "created_at": t.created_at, "expires_at": t.expires_at, "last_used_at": t.last_used_at,
+                         "revoked": t.revoked_at is not None})
     if json_out:
         return emit_json(rows)
-    table(rows, [("name", "NAME"), ("prefix", "PREFIX"), ("created_at", "CREATED"),
-                 ("last_used_at", "LAST USED"), ("revoked", "REVOKED")], empty="no tokens")
+    table(rows, [("name", "NAME"), ("prefix", "PREFIX"), ("scope", "SCOPE"), ("team", "TEAM"), ("user", "USER"),
+                 ("created_at", "CREATED"), ("expires_at", "EXPIRES"), ("last_used_at", "LAST USED"),
+                 ("revoked", "REVOKED")], empty="no tokens")
 
 
 @app.command("revoke-token")
@@ -64,6 +81,38 @@ def revoke_token(name: str = typer.Option(..., "--name"), json_out: bool = JSON)
     console.print(f"revoked {name}")
 
 
+@app.command("rotate-key")
+def rotate_key(json_out: bool = JSON) -> None:
+    """Re-encrypt every secret at rest under SLIPWAY_SECRET_KEY, reading old values with the keys in
+    SLIPWAY_OLD_SECRET_KEYS. Servers keep running; safe to run again if interrupted."""
+    from slipway.auth import keys
+    from slipway.crypto import Box
+
+    settings = Settings()
+    if not settings.resolved_old_keys():
+        console.print("note: SLIPWAY_OLD_SECRET_KEYS is empty: values are rewritten under the same key")
+    box = Box(settings.resolved_secret_key(), *settings.resolved_old_keys())
+    counts = keys.rotate(_sessions(), box)
+    if json_out:
+        return emit_json({"rotated": counts})
+    for label, count in counts.items():
+        console.print(f"{label}: {count} re-encrypted")
+    console.print("done: every process may now drop SLIPWAY_OLD_SECRET_KEYS")
+
+
+@app.command("prune-audit")
+def prune_audit(json_out: bool = JSON) -> None:
+    """Delete audit records older than SLIPWAY_AUDIT_RETENTION_DAYS (servers do it hourly anyway)."""
+    from slipway.audit import service as audit_service
+    from slipway.db import transaction
+
+    with transaction(_sessions()) as session:
+        count = audit_service.prune(session, retention_days=Settings().audit_retention_days)
+    if json_out:
+        return emit_json({"pruned": count})
+    console.print(f"pruned {count} audit records")
+
+
 def _password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -73,17 +122,20 @@ def _password(password_stdin: bool) -> str:
 @user_app.command("create")
 def user_create(username: str,
                 password_stdin: bool = typer.Option(False, "--password-stdin", help="Read it from stdin."),
+                role: str = typer.Option("owner", "--role", help="Role in --team: viewer, developer, admin, owner."),
+                team: str = typer.Option("default", "--team"),
                 json_out: bool = JSON) -> None:
-    """Create a dashboard user."""
-    from slipway.auth import service
+    """Create a dashboard user (by default an owner of the default team)."""
+    from slipway.auth import service, teams
     from slipway.db import transaction
 
     password = _password(password_stdin)
     with transaction(_sessions()) as session:
-        service.create_user(session, username=username, password=password)
+        user = service.create_user(session, username=username, password=password, role=None)
+        teams.set_member(session, team=teams.get_team(session, team), user=user, role=role, actor="admin")
     if json_out:
-        return emit_json({"created": username})
-    console.print(f"created user {username}")
+        return emit_json({"created": username, "team": team, "role": role})
+    console.print(f"created user {username} ({role} of {team})")
 
 
 @user_app.command("password")
@@ -99,3 +151,21 @@ def user_password(username: str, password_stdin: bool = typer.Option(False, "--p
     if json_out:
         return emit_json({"updated": username})
     console.print(f"password of {username} changed")
+
+
+@user_app.command("disable-2fa")
+def user_disable_2fa(username: str, json_out: bool = JSON) -> None:
+    """Turn two-factor off for a user who lost their device and recovery codes (ends their sessions)."""
+    from slipway.auth import service
+    from slipway.crypto import Box
+    from slipway.db import transaction
+
+    settings = Settings()
+    with transaction(_sessions()) as session:
+        user = service.user_by_name(session, username)
+        service.disable_2fa(session, Box(settings.resolved_secret_key(), *settings.resolved_old_keys()), user,
+                            password=None, actor="admin", by_admin=True)
+        service.end_sessions_and_tokens(session, user.id)
+    if json_out:
+        return emit_json({"updated": username})
+    console.print(f"two-factor authentication of {username} turned off")

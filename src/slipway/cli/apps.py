@@ -14,12 +14,13 @@ def create(name: str, git: str = typer.Option("", "--git", help="git URL, file:/
            branch: str = typer.Option("main", "--branch"),
            runtime: str = typer.Option("local", "--runtime", help="Where it runs: local or docker."),
            image: str = typer.Option(None, "--image", help="docker: run this prebuilt image, no git, no build."),
+           project: str = typer.Option(None, "--project", help="Project (and so team) of the app."),
            json_out: bool = JSON) -> None:
     """Create an app from a git repository (or, on docker, from a prebuilt image)."""
     if not git and not image:
         raise typer.BadParameter("give --git URL (or --image REF with --runtime docker)")
     data = Client().post("/apps", json={"name": name, "git_url": git, "branch": branch, "runtime": runtime,
-                                        "image": image})
+                                        "image": image, **({"project": project} if project else {})})
     if json_out:
         return emit_json(data)
     console.print(f"created [bold]{data['name']}[/bold] → {data['url']}  (deploy it with `slipway deploy {name}`)",

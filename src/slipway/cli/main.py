@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from slipway.cli import admin, apps, deploys, env, hooks, host, notify
+from slipway.cli import admin, apps, deploys, env, hooks, host, notify, team
 from slipway.cli.client import ApiError
 from slipway.cli.output import fail
 from slipway.errors import SlipwayError
@@ -16,6 +16,7 @@ app = typer.Typer(help="Slipway: deploy web apps from git onto your own servers.
 app.add_typer(apps.app, name="apps", help="Create, list, show and delete apps.")
 app.add_typer(env.app, name="env", help="Env vars of an app (encrypted at rest, masked on output).")
 app.add_typer(hooks.app, name="hooks", help="An app's webhook (URL, secret, filters) and its delivery log.")
+app.add_typer(team.app, name="team", help="Teams: members, roles, invitations, projects, activity.")
 app.add_typer(admin.app, name="admin", help="Host-side administration (runs on the server, opens the DB).")
 deploys.register(app)
 host.register(app)

@@ -21,11 +21,23 @@ def app_url(settings: Settings, app_name: str) -> str:
     return f"http://{app_host(settings, app_name)}:{settings.http_port}/"
 
 
+def host_for(settings: Settings, app: App) -> str:
+    """`<app>.<base>`; a pull request's preview `<app>--pr-<n>` answers at `pr-<n>.<app>.<base>`."""
+    if app.environment == "preview" and "--" in app.name:
+        parent, _, env = app.name.rpartition("--")
+        return f"{env}.{parent}.{settings.base_domain}"
+    return app_host(settings, app.name)
+
+
+def url_for(settings: Settings, app: App) -> str:
+    return f"http://{host_for(settings, app)}:{settings.http_port}/"
+
+
 def table(session: Session, settings: Settings) -> RouteTable:
     routes = [Route(host=f"slipway.{settings.base_domain}", upstreams=(Upstream(settings.listen),),
                     app=None)]
     for app in session.scalars(select(App).order_by(App.name)):
-        host = app_host(settings, app.name)
+        host = host_for(settings, app)
         release = session.get(Release, app.live_release_id) if app.live_release_id else None
         if release is None or app.desired_state != "running":
             routes.append(Route(host=host, app=app.name))

@@ -1,21 +1,33 @@
-"""Every dependency alias the routes use, in one place."""
+"""Every dependency alias the routes use, in one place — and `authorize`, the one gate every route
+passes (installed app-wide by create_app; the rules are in auth/policy.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from slipway.audit import context as audit_context
 from slipway.auth import service as auth_service
+from slipway.auth.policy import APP_PARAMS, SPECIAL, Access, rule_for
 from slipway.auth.service import Principal
 from slipway.crypto import same
-from slipway.errors import Forbidden, Unauthorized
+from slipway.errors import Forbidden, NotFound, TooMany, Unauthorized
 from slipway.platform import Platform
 
 SESSION_COOKIE = "slipway_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+TRUE = {"1", "true", "yes", "on"}
+
+
+class LoginRequired(Exception):
+    """A dashboard page without a session: the page route class answers with a redirect to /login."""
 
 
 def get_platform(request: Request) -> Platform:
@@ -37,18 +49,25 @@ def _token_from(request: Request) -> str | None:
     return None
 
 
-def optional_principal(request: Request, platform: PlatformDep) -> Principal | None:
-    """Bearer token (CLI, scripts) or dashboard session cookie; None when neither is valid."""
-    token = _token_from(request)
+def _resolve(platform: Platform, token: str | None, cookie: str | None) -> Principal | None:
     with platform.sessions() as session:
+        principal = None
         if token is not None:
             principal = auth_service.authenticate_token(session, token)
-            session.commit()  # last_used_at
-            return principal
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            return auth_service.session_principal(session, cookie)
-    return None
+        elif cookie:
+            principal = auth_service.session_principal(session, cookie)
+        session.commit()  # last_used_at / last_seen_at
+        return principal
+
+
+def optional_principal(request: Request, platform: PlatformDep) -> Principal | None:
+    """Bearer token (CLI, scripts) or dashboard session cookie; None when neither is valid."""
+    cached = getattr(request.state, "api_principal", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    principal = _resolve(platform, _token_from(request), request.cookies.get(SESSION_COOKIE))
+    request.state.api_principal = principal
+    return principal
 
 
 async def csrf_token_of(request: Request) -> str:
@@ -92,3 +111,185 @@ def same_origin(request: Request) -> bool:
         return True
     host = request.headers.get("host", "")
     return urlsplit(source).netloc.lower() == host.lower()
+
+
+# ---- authorization: one gate for every route ---------------------------------------------------------
+
+
+def load_access(session: Session, principal: Principal | None) -> Access:
+    from slipway.auth import teams
+    from slipway.auth.models import Membership, Project
+
+    access = Access(principal, scope=principal.scope if principal else "admin")
+    access.project_teams = {pid: tid for pid, tid in session.execute(select(Project.id, Project.team_id))}
+    access.default_team_id = teams.default_team(session).id
+    access.default_project_id = teams.default_project(session).id
+    if principal is None:
+        return access
+    if principal.kind == "token" and principal.user_id is None:
+        access.roles = {(principal.team_id or access.default_team_id, None): "owner"}
+        return access
+    query = select(Membership).where(Membership.user_id == principal.user_id)
+    if principal.kind == "token":  # a user's token acts in its one team
+        query = query.where(Membership.team_id == principal.team_id)
+    access.roles = {(m.team_id, m.project_id): m.role for m in session.scalars(query)}
+    return access
+
+
+def is_page(route: Any) -> bool:
+    return type(route).__name__ == "PageRoute"
+
+
+async def _project_from_body(request: Request) -> str | None:
+    kind = request.headers.get("content-type", "")
+    try:
+        if kind.startswith("application/json"):
+            body = json.loads(await request.body() or b"null")
+            value = body.get("project") if isinstance(body, dict) else None
+        elif kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            value = (await request.form()).get("project")
+        else:
+            value = None
+    except ValueError:
+        return None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _decide(platform: Platform, principal: Principal | None, perm: str, params: dict[str, str],
+            project_name: str | None) -> tuple[Access, dict[str, Any]]:
+    """The access check proper (in a thread: it reads the database). Raises on a denial."""
+    from slipway.apps.models import App
+    from slipway.auth.models import Project, Team
+
+    found: dict[str, Any] = {}
+    with platform.sessions() as session:
+        access = load_access(session, principal)
+        if principal is not None and principal.user_id is not None and perm not in SPECIAL and \
+                auth_service.needs_2fa_setup(session, principal.user_id):
+            raise Forbidden("your team requires two-factor authentication: turn it on in your account page "
+                            "(/account) first")
+        if perm in SPECIAL:
+            return access, found
+        app_param = next((params[k] for k in APP_PARAMS if k in params), None)
+        if app_param is not None:
+            app = session.scalar(select(App).where(App.name == app_param))
+            if app is None:
+                if not access.anywhere(perm):
+                    raise Forbidden(f"not allowed: needs {perm}")
+                return access, found  # the route answers 404
+            project_id = app.project_id or access.default_project_id
+            found.update(app_id=app.id, app_name=app.name, project_id=project_id,
+                         team_id=access.project_teams.get(project_id))
+            if not access.can_project("app:read", project_id):
+                raise NotFound(f"no app named {app_param!r}")  # don't tell apps of other teams exist
+            if not access.can_project(perm, project_id):
+                raise Forbidden(f"not allowed: needs {perm} on {app.name}")
+            return access, found
+        if "team" in params:
+            team = session.scalar(select(Team).where(Team.name == params["team"]))
+            if team is None or not access.can_team("team:read", team.id):
+                raise NotFound(f"no team named {params['team']!r}")
+            found["team_id"] = team.id
+            if not access.can_team(perm, team.id):
+                raise Forbidden(f"not allowed: needs {perm} in team {team.name}")
+            return access, found
+        if "project" in params:
+            project = session.scalar(select(Project).where(Project.name == params["project"]))
+            if project is None or not access.can_project("app:read", project.id):
+                raise NotFound(f"no project named {params['project']!r}")
+            found.update(project_id=project.id, team_id=project.team_id)
+            if not access.can_project(perm, project.id):
+                raise Forbidden(f"not allowed: needs {perm} in project {project.name}")
+            return access, found
+        if perm == "app:create":
+            if project_name is not None:
+                project = session.scalar(select(Project).where(Project.name == project_name))
+                if project is None or not access.can_project("app:read", project.id):
+                    raise NotFound(f"no project named {project_name!r}")
+                target = project.id
+            else:
+                choices = access.projects_with(perm)
+                target = access.default_project_id if access.default_project_id in choices else \
+                    (choices[0] if choices else access.default_project_id)
+            if not access.can_project(perm, target):
+                raise Forbidden(f"not allowed: needs {perm} in that project")
+            found.update(project_id=target, team_id=access.project_teams.get(target))
+            return access, found
+        if perm.startswith("platform:"):
+            if not access.can_platform(perm):
+                raise Forbidden(f"not allowed: needs {perm} (a role in the default team)")
+            return access, found
+        if not access.anywhere(perm):  # lists: the route shows only what the principal can see
+            raise Forbidden(f"not allowed: needs {perm}")
+        return access, found
+
+
+async def authorize(request: Request) -> None:
+    """Look the route up in the policy table, authenticate, check the role where the resource lives,
+    check CSRF for cookie sessions, apply the token rate limit, and tell the audit context who it is."""
+    platform = get_platform(request)
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or request.url.path
+    rule = rule_for(request.method, template, status_path=platform.settings.status_path)
+    if rule is None:
+        raise Forbidden(f"no authorization rule for {request.method} {template}")
+    perm = rule.perm
+    if rule.reveal and request.query_params.get(rule.reveal, "").lower() in TRUE:
+        perm = "app:env:reveal"
+    ctx = audit_context.current.get()
+    if ctx is not None:
+        ctx.route = template
+    if perm == "public":
+        return
+    page = is_page(route)
+    if page:  # the dashboard: the session cookie only
+        principal = getattr(request.state, "page_auth", None)
+        if principal is None:
+            principal = await run_in_threadpool(_resolve, platform, None, request.cookies.get(SESSION_COOKIE))
+    else:
+        principal = await run_in_threadpool(optional_principal, request, platform)
+    if principal is None:
+        if page:
+            raise LoginRequired()
+        raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' "
+                           "(create one with `slipway admin token --name NAME` on the server)")
+    request.state.principal = principal
+    if ctx is not None:
+        ctx.actor, ctx.user_id = principal.actor, principal.user_id
+        ctx.token_id = principal.id if principal.kind == "token" else None
+    if principal.kind == "token":
+        wait = request.app.state.token_buckets.take(principal.id)
+        if wait is not None:
+            raise TooMany("too many requests with this token: slow down", detail={"retry_after": round(wait, 2)})
+    if principal.session is not None and request.method not in SAFE_METHODS:
+        if (page and not same_origin(request)) or not same(await csrf_token_of(request), principal.session.csrf_token):
+            raise Forbidden("missing or wrong CSRF token: reload the page and try again")
+    project_name = await _project_from_body(request) if perm == "app:create" else None
+    params = {k: str(v) for k, v in request.path_params.items()}
+    access, found = await run_in_threadpool(_decide, platform, principal, perm, params, project_name)
+    request.state.access = access
+    request.state.target = found
+    if ctx is not None:
+        ctx.visible_projects = frozenset(access.projects_with("app:read"))
+        ctx.default_project_id = access.default_project_id
+        for key in ("app_id", "app_name", "project_id", "team_id"):
+            if key in found:
+                setattr(ctx, key, found[key])
+
+
+def get_access(request: Request) -> Access:
+    access = getattr(request.state, "access", None)
+    if access is None:  # a public route asked: nobody
+        return Access(None)
+    return access  # type: ignore[no-any-return]
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+
+def target_project(request: Request) -> int | None:
+    """The project an app:create request was authorized for (the body's `project`, or the default)."""
+    return getattr(request.state, "target", {}).get("project_id")
+
+
+TargetProject = Annotated[int | None, Depends(target_project)]

@@ -31,6 +31,14 @@ PREFIX = "cfg."  # config fields in the form, apart from the channel's own name/
 # ---- forms from the channel types' JSON schemas ------------------------------------------------------
 
 
+ACRONYMS = {"url": "URL", "tls": "TLS", "id": "ID", "api": "API", "ca": "CA", "smtp": "SMTP"}
+
+
+def label_of(name: str) -> str:
+    text = " ".join(ACRONYMS.get(w, w) for w in name.split("_"))  # from_addr → From addr, api_url → API URL
+    return text[:1].upper() + text[1:]
+
+
 def form_fields(type_name: str) -> list[dict[str, Any]]:
     """The inputs of a channel type's config form, from its JSON schema (secret fields: password inputs)."""
     schema = get_type(type_name).Config.model_json_schema()
@@ -48,7 +56,7 @@ def form_fields(type_name: str) -> list[dict[str, Any]]:
             kind = "checkbox"
         elif prop.get("type") == "array":
             kind = "lines"
-        fields.append({"name": name, "input": PREFIX + name, "label": prop.get("title", name),
+        fields.append({"name": name, "input": PREFIX + name, "label": label_of(name),
                        "help": prop.get("description", ""), "kind": kind, "required": name in required,
                        "default": prop.get("default"), "options": prop.get("enum", []),
                        "min": prop.get("minimum"), "max": prop.get("maximum"), "minlength": prop.get("minLength")})
@@ -121,6 +129,18 @@ def bell_partial(request: Request, platform: PlatformDep, _: Viewer) -> Response
     return render(request, "partials/notify_bell.html", unread=unread)
 
 
+def body_text(title: str, body: str, url: str | None) -> str:
+    """The stored plain text without what the list shows apart (title, link), blank runs folded."""
+    lines = [line.rstrip() for line in body.splitlines()]
+    if lines and lines[0].strip() == title.strip():
+        lines = lines[1:]
+    lines = [line for line in lines if not url or line.strip() != url]
+    text = "\n".join(lines).strip()
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
+
+
 @router.get("/notifications")
 def center_page(request: Request, platform: PlatformDep, _: Viewer, unread: bool = Query(False),
                 before: int | None = Query(None, ge=1)) -> Response:
@@ -128,7 +148,7 @@ def center_page(request: Request, platform: PlatformDep, _: Viewer, unread: bool
         rows = service.notifications(session, unread=unread, limit=50, before=before)
         names = {a.id: a.name for a in app_service.list_all(session)}
         count = service.unread_count(session)
-    items = [{"n": n, "app": names.get(n.app_id or -1)} for n in rows]
+    items = [{"n": n, "app": names.get(n.app_id or -1), "body": body_text(n.title, n.body, n.url)} for n in rows]
     return render(request, "notify/center.html", items=items, unread=count, only_unread=unread,
                   older=rows[-1].id if len(rows) == 50 else None)
 

@@ -175,8 +175,9 @@ def logs_page(name: str, request: Request, platform: PlatformDep, _: Viewer,
         error = exc.message
     params = {k: v for k, v in form.items() if v}
     return render(request, "observe/logs.html", 422 if error else 200, app={"name": name}, form=form, lines=lines,
-                  truncated=truncated, error=error, releases=releases, instances=instance_ids, levels=list(logsearch.LEVELS),
-                  since_choices=SINCE_CHOICES, export_params={**params, "format": "text"}, limit=limit)
+                  truncated=truncated, error=error, releases=releases, instances=instance_ids,
+                  levels=list(logsearch.LEVELS), since_choices=SINCE_CHOICES,
+                  export_params={**params, "format": "text"}, limit=limit)
 
 
 # ---- health: checks, uptime, incidents --------------------------------------------------------------

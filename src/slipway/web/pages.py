@@ -36,7 +36,15 @@ from slipway.deploys.api import deploy_out
 from slipway.errors import SlipwayError, TooMany
 from slipway.platform import Platform
 from slipway.routing import service as routing
-from slipway.web.deps import SESSION_COOKIE, PlatformDep, client_ip, csrf_token_of, same_origin
+from slipway.web.deps import (
+    SESSION_COOKIE,
+    LoginRequired,
+    PlatformDep,
+    client_ip,
+    csrf_token_of,
+    same_origin,
+    target_project,
+)
 
 HERE = Path(__file__).parent
 LOGIN_CSRF_COOKIE = "slipway_login_csrf"
@@ -66,8 +74,6 @@ templates.filters["when"] = lambda t: t.astimezone(dt.UTC).strftime("%Y-%m-%d %H
 templates.filters["short"] = lambda sha: (sha or "")[:10]
 
 
-class LoginRequired(Exception):
-    pass
 
 
 class PageError(Exception):
@@ -223,13 +229,14 @@ def login(request: Request, platform: PlatformDep, username: Annotated[str, Form
                            username=username)
     try:
         with transaction(platform.sessions) as session:  # commits the failed attempt too (rate limit)
-            result = auth_service.login(session, username=username, password=password, ip=client_ip(request))
+            result = auth_service.login(session, username=username, password=password, ip=client_ip(request),
+                                        user_agent=request.headers.get("user-agent", ""))
     except TooMany as exc:
         return _login_form(request, 429, error=exc.message, next_=next, username=username)
     if result is None:
         return _login_form(request, 401, error="wrong username or password", next_=next, username=username)
     cookie, row = result
-    response = redirect(safe_next(next))
+    response = redirect(f"/login/2fa?next={quote(safe_next(next), safe='')}" if row.mfa_pending else safe_next(next))
     response.set_cookie(SESSION_COOKIE, cookie, max_age=int(auth_service.SESSION_TTL.total_seconds()), path="/",
                         httponly=True, samesite="lax", secure=request.url.scheme == "https")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -274,7 +281,7 @@ def create_app(request: Request, platform: PlatformDep, who: Actor, name: Annota
     try:
         with transaction(platform.sessions) as session:
             app_service.create(session, name=form["name"], git_url=form["git_url"], branch=form["branch"],
-                               actor=who.actor)
+                               actor=who.actor, project_id=target_project(request))
     except SlipwayError as exc:
         error = exc.message + (f": {exc.detail}" if isinstance(exc.detail, str) and exc.detail else "")
         if request.headers.get("hx-request"):
@@ -500,4 +507,5 @@ def mount(app: FastAPI) -> None:
     app.include_router(observe.router)
     app.include_router(notify_pages.router)
     app.include_router(hooks_pages.router)
+    __import__("slipway.web.account", fromlist=["mount"]).mount(app)  # account, team, activity
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

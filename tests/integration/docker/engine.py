@@ -16,6 +16,8 @@ import pytest
 BASE_IMAGE = "localhost/slipway-pybase:bookworm"
 ROOT = Path(__file__).resolve().parents[3]
 
+# read at import (collection), before the autouse fixture that hides SLIPWAY_* variables from tests
+EXPLICIT_HOST = os.environ.get("SLIPWAY_TEST_DOCKER_HOST")
 _host: str | None = None
 _why: str | None = None
 
@@ -31,9 +33,8 @@ def docker_host() -> str:
 
 
 def _bring_up() -> tuple[str | None, str | None]:
-    explicit = os.environ.get("SLIPWAY_TEST_DOCKER_HOST")
-    if explicit:
-        return explicit, None
+    if EXPLICIT_HOST:  # an engine that already has the base image (CI runs scripts/podman-up first)
+        return EXPLICIT_HOST, None
     if shutil.which("podman") is None and os.geteuid() != 0:
         return None, "podman is not installed (scripts/podman-up installs it as root)"
     try:

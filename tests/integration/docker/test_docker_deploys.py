@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -20,7 +19,7 @@ from slipway.instances.models import Instance
 from slipway.runtimes.docker import DockerRuntime
 from tests.integration.conftest import Api, run_jobs
 from tests.integration.docker.conftest import docker_app_files
-from tests.integration.docker.engine import BASE_IMAGE, cleanup
+from tests.integration.docker.engine import cleanup
 from tests.integration.test_deploy_pipeline import serve
 
 pytestmark = pytest.mark.integration

@@ -48,6 +48,12 @@
     return n;
   }
 
+  function few(values) {
+    let n = 0;
+    for (let i = 0; i < values.length; i++) if (values[i] !== null && values[i] !== undefined && ++n > 60) return false;
+    return true;
+  }
+
   function window_(json) {
     return [Date.parse(json.from) / 1000, Date.parse(json.to) / 1000];
   }
@@ -65,7 +71,9 @@
       series.push({
         label: labels[i] || m, stroke: COLORS[i % COLORS.length], width: 1.5,
         fill: i === 0 && metrics.length === 1 ? COLORS[0] + "1a" : undefined,
-        value: function (u, v) { return fmt(v); }, spanGaps: false, points: { size: 4 },
+        value: function (u, v) { return fmt(v); }, spanGaps: false,
+        // a fresh app has seconds of data in a long window: draw its few samples as dots
+        points: { size: 5, show: function (u, si) { return few(u.data[si]); } },
       });
     });
     const opts = {
@@ -205,7 +213,8 @@
     new window.uPlot({
       width: 110, height: 26, pxAlign: false,
       series: [{}, { stroke: el.dataset.unit === "bytes" ? COLORS[1] : COLORS[0], width: 1.25,
-        fill: (el.dataset.unit === "bytes" ? COLORS[1] : COLORS[0]) + "22", points: { show: false } }],
+        fill: (el.dataset.unit === "bytes" ? COLORS[1] : COLORS[0]) + "22",
+        points: { size: 3, show: function (u, si) { return few(u.data[si]); } } }],
       scales: { x: { time: true, range: function () { return win; } },
         y: { range: function (u, min, max) { return [0, Math.max(max || 0, el.dataset.unit === "percent" ? 5 : 1)]; } } },
       axes: [{ show: false }, { show: false }],

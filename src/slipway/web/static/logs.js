@@ -65,7 +65,7 @@
     line.appendChild(span("ts", ts));
     line.appendChild(document.createTextNode(" "));
     if (stream === "stderr") { line.appendChild(span("stream", "stderr")); line.appendChild(document.createTextNode(" ")); }
-    if (level) { line.appendChild(span("lvl", level.toUpperCase())); line.appendChild(document.createTextNode(" ")); }
+    if (level && text.slice(0, 12).toLowerCase().indexOf(level.slice(0, 3)) < 0) { line.appendChild(span("lvl", level.toUpperCase())); line.appendChild(document.createTextNode(" ")); }
     line.appendChild(document.createTextNode(text + "\n"));
     view.appendChild(line);
     while (view.childElementCount > MAX_LINES) view.removeChild(view.firstElementChild);

@@ -1,0 +1,1 @@
+from tests.security_world import world  # noqa: F401

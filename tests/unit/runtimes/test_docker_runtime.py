@@ -1,0 +1,47 @@
+"""Pure pieces of the docker runtime and its build config (the engine itself is tested in integration)."""
+
+from __future__ import annotations
+
+import pytest
+
+from slipway.builds.docker import DockerBuildConfig, validate
+from slipway.errors import Invalid, Unavailable
+from slipway.runtimes.base import OOM_REASON
+from slipway.runtimes.docker import Death, DockerRuntime, _describe, _split_timestamp, _unix
+
+
+def test_engine_timestamps() -> None:
+    assert _unix("2026-11-22T04:37:25.947011406Z") == pytest.approx(_unix("2026-11-22T04:37:25Z") + 0.947011, abs=1e-5)  # type: ignore[operator]
+    assert _unix("0001-01-01T00:00:00Z") is None
+    assert _unix("") is None and _unix("garbage") is None
+    when, line = _split_timestamp("2026-11-22T04:37:27Z GET / 200")
+    assert line == "GET / 200" and when == _unix("2026-11-22T04:37:27Z")
+    _, raw = _split_timestamp("no timestamp here")
+    assert raw == "no timestamp here"
+
+
+def test_exit_reasons() -> None:
+    assert _describe(Death(137, oom=True)) == OOM_REASON
+    assert _describe(Death(137, oom=True, inferred=True)).startswith(OOM_REASON)
+    assert _describe(Death(143, oom=False)) == "killed by signal 15 (exit code 143)"
+    assert _describe(Death(3, oom=False)) == "exited with code 3"
+
+
+def test_unreachable_engine_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runtime = DockerRuntime(f"unix://{tmp_path}/nothing.sock", timeout=2)
+    assert runtime.ping() is False
+    with pytest.raises(Unavailable) as caught:
+        runtime.state("web-1")
+    assert "unreachable" in caught.value.message and str(tmp_path) in caught.value.message
+
+
+def test_build_config_merges_and_validates() -> None:
+    config = DockerBuildConfig.merged({"dockerfile": "docker/Dockerfile", "target": "prod", "cache": True},
+                                      {"cache": False, "build_args": {"A": 1}})
+    assert (config.dockerfile, config.target, config.cache, config.build_args) == \
+        ("docker/Dockerfile", "prod", False, {"A": "1"})
+    assert config.port == 8000 and config.build_args_from_env == []
+    for bad in ({"dockerfile": "../etc/passwd"}, {"context": "/abs"}, {"cache": "yes"}, {"port": 0},
+                {"build_args": ["A"]}, {"secrets": True}, {"build_args_from_env": "TOKEN"}):
+        with pytest.raises(Invalid):
+            validate(bad)
