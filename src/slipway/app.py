@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         return JSONResponse({"error": "invalid request", "code": "invalid", "detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -92,8 +92,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     from slipway.apps.api import router as apps_router
     from slipway.audit.api import router as audit_router
-    from slipway.auth.api import teams_router
     from slipway.auth.api import router as auth_router
+    from slipway.auth.api import teams_router
     from slipway.deploys.api import router as deploys_router
     from slipway.hooks.api import intake as hooks_intake
     from slipway.hooks.api import router as hooks_router
@@ -105,6 +105,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(deploys_router)
     app.include_router(hooks_router)
     app.include_router(hooks_intake)
+    from slipway.forge.api import router as forge_router
+    from slipway.previews.api import router as previews_router
+
+    app.include_router(previews_router)
+    app.include_router(forge_router)
     from slipway.observability.api import mount as mount_observability
 
     mount_observability(app, settings)

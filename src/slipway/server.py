@@ -6,6 +6,7 @@ import logging
 
 from slipway.audit import service as audit_service
 from slipway.deploys import pipeline, reconcile
+from slipway.forge import jobs as forge_jobs
 from slipway.hooks import service as hook_service
 from slipway.instances import service as instance_service
 from slipway.jobs.scheduler import Periodic, Scheduler
@@ -13,11 +14,14 @@ from slipway.jobs.worker import Handler, Worker
 from slipway.notify import jobs as notify_jobs
 from slipway.observability.tasks import ObservabilityTasks
 from slipway.platform import Platform
+from slipway.previews import jobs as preview_jobs
 from slipway.routing import service as routing
 
 log = logging.getLogger(__name__)
 
-HANDLERS: dict[str, Handler] = {"deploy": pipeline.handle}
+HANDLERS: dict[str, Handler] = {"deploy": pipeline.handle, **forge_jobs.HANDLERS, **preview_jobs.HANDLERS}
+# forge statuses and preview teardowns also get threads of their own: they must not wait behind long builds
+SIDE_HANDLERS: dict[str, Handler] = {**forge_jobs.HANDLERS, **preview_jobs.HANDLERS}
 
 
 class Background:
@@ -40,6 +44,15 @@ class Background:
         tasks.extend(self.observability.periodic())
         self.notify_worker = notify_jobs.worker(platform, enabled=bool(threads))  # a pool of its own
         tasks.extend(notify_jobs.periodic(platform, self.notify_worker))  # dispatcher, crash detection
+        side = platform.settings.forge_workers if threads else 0
+        self.side_worker = Worker(platform, SIDE_HANDLERS, threads=side) if side else None
+
+        def forge_dispatch() -> None:
+            if forge_jobs.dispatch(platform) and self.side_worker is not None:
+                self.side_worker.wake()
+
+        tasks.append(Periodic("forge-dispatch", platform.settings.forge_dispatch_interval, forge_dispatch))
+        tasks.extend(preview_jobs.periodic(platform))
         self.scheduler = Scheduler(tasks)
 
     def start(self) -> None:
@@ -56,6 +69,8 @@ class Background:
             self.worker.start()
         if self.notify_worker:
             self.notify_worker.start()
+        if self.side_worker:
+            self.side_worker.start()
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -65,3 +80,5 @@ class Background:
             self.worker.stop()
         if self.notify_worker:
             self.notify_worker.stop()
+        if self.side_worker:
+            self.side_worker.stop()

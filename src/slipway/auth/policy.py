@@ -114,6 +114,14 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/apps/{name}/deliveries"): AR,
     ("GET", "/api/v1/apps/{name}/deliveries/{delivery_id}"): AR,
     ("POST", "/api/v1/apps/{name}/deliveries/{delivery_id}/replay"): AD,
+    # pull request previews and the forge link (slipway/previews, slipway/forge)
+    ("GET", "/api/v1/apps/{name}/previews"): AR,
+    ("DELETE", "/api/v1/apps/{name}/previews/{number}"): AD,
+    ("GET", "/api/v1/apps/{name}/preview-settings"): Rule("app:read", reveal="reveal"),
+    ("PATCH", "/api/v1/apps/{name}/preview-settings"): AW,
+    ("GET", "/api/v1/apps/{name}/forge"): AR,  # the token is always masked
+    ("PUT", "/api/v1/apps/{name}/forge"): AW,
+    ("DELETE", "/api/v1/apps/{name}/forge"): AW,
     # observability
     ("GET", "/api/v1/apps/{name}/metrics"): AR,
     ("GET", "/api/v1/servers/{server}/metrics"): PR,

@@ -83,3 +83,27 @@ def replay(name: str, delivery_id: int, json_out: bool = JSON) -> None:
     if json_out:
         return emit_json(data)
     console.print(f"queued deploy #{data['id']} of {name} at {short(data['commit'])}")
+
+
+@app.command("forge")
+def forge(name: str,
+          provider: str = typer.Option(None, "--provider", help="github | gitlab | gitea"),
+          token: str = typer.Option(None, "--token", envvar="SLIPWAY_FORGE_TOKEN",
+                                    help="API token for commit statuses and PR comments (or $SLIPWAY_FORGE_TOKEN)."),
+          api_url: str = typer.Option(None, "--api-url", help="GitHub Enterprise / self-hosted GitLab / Gitea API."),
+          repo: str = typer.Option(None, "--repo", help="owner/name or GitLab project id (default: from webhooks)."),
+          comments: bool = typer.Option(None, "--comments/--no-comments", help="One PR comment with the preview URL."),
+          remove: bool = typer.Option(False, "--remove", help="Stop reporting to the forge."),
+          json_out: bool = JSON) -> None:
+    """Report deploy statuses (and preview URLs) back to the forge."""
+    client = Client()
+    if remove:
+        client.delete(f"/apps/{name}/forge")
+        return emit_json({"removed": True}) if json_out else console.print(f"{name}: no longer reporting to a forge")
+    body = {k: v for k, v in {"provider": provider, "token": token, "api_url": api_url, "repo": repo,
+                              "comments": comments}.items() if v is not None}
+    data = client.request("PUT", f"/apps/{name}/forge", json=body) if body else client.get(f"/apps/{name}/forge")
+    if json_out:
+        return emit_json(data)
+    fields(data, [("provider", "provider"), ("api_url", "API"), ("token", "token"), ("repo", "repository"),
+                  ("comments", "PR comments")])

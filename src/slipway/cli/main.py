@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from slipway.cli import admin, apps, deploys, env, hooks, host, notify, team
+from slipway.cli import admin, apps, deploys, env, hooks, host, notify, previews, team
 from slipway.cli.client import ApiError
 from slipway.cli.output import fail
 from slipway.errors import SlipwayError
@@ -21,6 +21,7 @@ app.add_typer(admin.app, name="admin", help="Host-side administration (runs on t
 deploys.register(app)
 host.register(app)
 notify.register(app)
+previews.register(app)
 
 def main() -> None:
     try:

@@ -25,6 +25,10 @@ from sqlalchemy.orm import Session
 
 from slipway import events
 from slipway.apps.models import App
+from slipway.audit import context as audit_context
+from slipway.audit import recorder as audit_recorder
+from slipway.audit.models import AuditRecord
+from slipway.auth.models import Project
 from slipway.config import Settings
 from slipway.crypto import Box
 from slipway.db import transaction, utcnow
@@ -184,10 +188,22 @@ def receive(platform: Any, *, provider_name: str, hook_id: str, headers: Mapping
 _HOOKS, _DELIVERIES = AppHook.__table__, HookDelivery.__table__
 _DEPLOYS, _JOBS, _EVENTS = Deploy.__table__, Job.__table__, events.Event.__table__
 _LOOKUP = (select(AppHook.app_id, AppHook.secret_enc, AppHook.branch_filter, AppHook.deploy_tags,
-                  AppHook.deploy_window, App.name, App.branch, ForgeLink.provider.label("forge"),
-                  ForgeLink.repo.label("forge_repo"))
+                  AppHook.deploy_window, App.name, App.branch, App.project_id, Project.team_id,
+                  ForgeLink.provider.label("forge"), ForgeLink.repo.label("forge_repo"))
            .join(App, App.id == AppHook.app_id).outerjoin(ForgeLink, ForgeLink.app_id == AppHook.app_id)
+           .outerjoin(Project, Project.id == App.project_id)
            .where(AppHook.hook_id == bindparam("hook_id")))
+# built once: executing a prepared statement with parameters skips most of Core's per-call construction
+_INSERT_DELIVERY, _INSERT_DEPLOY, _INSERT_JOB, _INSERT_EVENT = (insert(_DELIVERIES), insert(_DEPLOYS), insert(_JOBS),
+                                                                insert(_EVENTS))
+_INSERT_AUDIT = insert(AuditRecord.__table__)
+_LOCK_APP = select(App.id).where(App.id == bindparam("app_id")).with_for_update()
+_WAITING = select(_DEPLOYS.c.id).where(_DEPLOYS.c.app_id == bindparam("app_id"), _DEPLOYS.c.kind == "deploy")
+_WAITING_QUEUED = _WAITING.where(_DEPLOYS.c.status == "queued").order_by(_DEPLOYS.c.id.desc()).limit(1)
+_WAITING_SCHEDULED = (_WAITING.where(_DEPLOYS.c.status == "scheduled", _DEPLOYS.c.run_at == bindparam("run_at"))
+                      .order_by(_DEPLOYS.c.id.desc()).limit(1))
+_SET_COMMIT = update(_DEPLOYS).where(_DEPLOYS.c.id == bindparam("deploy_id")).values(commit=bindparam("new_commit"))
+_SET_JOB = update(_DEPLOYS).where(_DEPLOYS.c.id == bindparam("deploy_id")).values(job_id=bindparam("new_job"))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -210,7 +226,12 @@ def _receive(platform: Any, provider: Provider, provider_name: str, hook_id: str
                               "headers": _kept_headers(headers)}
     try:
         with _connection(platform) as conn:
+            conn.info["audit_written"] = 0  # (the DBAPI connection's info outlives this checkout)
             answer = _intake(platform, conn, provider, hook_id, headers, body, values)
+            written = conn.info.pop("audit_written", 0)
+        ctx = audit_context.current.get()
+        if ctx is not None and written:
+            ctx.records += written  # committed: the audit middleware's backstop record is not needed
     except IntegrityError:  # a redelivery: its delivery id is in the log already, and nothing was queued
         if values.get("outcome") == "invalid":
             raise Malformed(values["reason"]) from None
@@ -230,7 +251,7 @@ def _intake(platform: Any, conn: Connection, provider: Provider, hook_id: str, h
     problem = provider.check(_decrypted(platform.box, hook.secret_enc), body, headers)
     if problem is not None:  # logged without the body or the delivery id: a forger burns nothing
         values.update(verified=False, outcome="rejected", reason=problem)
-        conn.execute(insert(_DELIVERIES).values(**values))
+        conn.execute(_INSERT_DELIVERY, values)
         return Unauthorized(f"webhook signature refused: {problem}")
     values.update(verified=True, delivery_id=provider.delivery_id(headers),
                   body=body.decode("utf-8", errors="replace"))
@@ -241,10 +262,10 @@ def _intake(platform: Any, conn: Connection, provider: Provider, hook_id: str, h
         parsed = provider.parse(values["event"], payload)
     except (ValueError, Malformed) as exc:
         values.update(outcome="invalid", reason=exc.message if isinstance(exc, Malformed) else f"malformed JSON: {exc}")
-        conn.execute(insert(_DELIVERIES).values(**values))
+        conn.execute(_INSERT_DELIVERY, values)
         return Malformed(values["reason"])
     answer = _act(platform, conn, hook, values["provider"], parsed, values)
-    values["id"] = conn.execute(insert(_DELIVERIES).values(**values)).inserted_primary_key[0]
+    values["id"] = conn.execute(_INSERT_DELIVERY, values).inserted_primary_key[0]
     return answer
 
 
@@ -261,7 +282,7 @@ def _act(platform: Any, conn: Connection, hook: Any, provider_name: str, parsed:
         return Answer(202, {"status": "ignored", "reason": decision.reason})
     run_at = windows.parse(hook.deploy_window).next_opening(utcnow()) if hook.deploy_window else None
     actor = f"webhook:{provider_name}"
-    deploy_id = _queue_deploy(conn, app_id=hook.app_id, commit=decision.commit, actor=actor, run_at=run_at)
+    deploy_id = _queue_deploy(conn, hook, commit=decision.commit, actor=actor, run_at=run_at)
     values["deploy_id"] = deploy_id
     if run_at is not None:
         values["reason"] = f"outside the deploy window {hook.deploy_window!r}: runs at {run_at.isoformat()}"
@@ -272,34 +293,47 @@ def _act(platform: Any, conn: Connection, hook: Any, provider_name: str, parsed:
     return Answer(202, {"status": "queued", "deploy_id": deploy_id, "commit": decision.commit})
 
 
-def _queue_deploy(conn: Connection, *, app_id: int, commit: str, actor: str, run_at: dt.datetime | None) -> int:
+def _queue_deploy(conn: Connection, hook: Any, *, commit: str, actor: str, run_at: dt.datetime | None) -> int:
     """deploys.service.request(kind="deploy", coalesce=True) in Core statements: keep the two in step.
 
     A deploy of the app still waiting to start takes the newer commit (one in flight, at most one queued);
     otherwise a new deploy and its job. The deploy's event goes to the outbox in the same transaction."""
+    app_id = hook.app_id
     now = utcnow()
     scheduled = run_at is not None and run_at > now
     if conn.dialect.name != "sqlite":  # see deploys.service._waiting_deploy: the pipeline's start locks it too
-        conn.execute(select(App.id).where(App.id == app_id).with_for_update())
-    waiting = select(_DEPLOYS.c.id).where(_DEPLOYS.c.app_id == app_id, _DEPLOYS.c.kind == "deploy")
-    waiting = (waiting.where(_DEPLOYS.c.status == "scheduled", _DEPLOYS.c.run_at == run_at) if scheduled
-               else waiting.where(_DEPLOYS.c.status == "queued"))
-    pending = conn.execute(waiting.order_by(_DEPLOYS.c.id.desc()).limit(1)).scalar()
+        conn.execute(_LOCK_APP, {"app_id": app_id})
+    if scheduled:
+        pending = conn.execute(_WAITING_SCHEDULED, {"app_id": app_id, "run_at": run_at}).scalar()
+    else:
+        pending = conn.execute(_WAITING_QUEUED, {"app_id": app_id}).scalar()
     if pending is not None:
-        conn.execute(update(_DEPLOYS).where(_DEPLOYS.c.id == pending).values(commit=commit))
-        conn.execute(insert(_EVENTS).values(kind="deploy.coalesced", app_id=app_id, actor=actor,
-                                            payload={"deploy_id": pending, "commit": commit}))
+        conn.execute(_SET_COMMIT, {"deploy_id": pending, "new_commit": commit})
+        _event(conn, hook, "deploy.coalesced", actor, {"deploy_id": pending, "commit": commit})
         return int(pending)
-    deploy_id = conn.execute(insert(_DEPLOYS).values(
-        app_id=app_id, kind="deploy", commit=commit, status="scheduled" if scheduled else "queued",
-        run_at=run_at if scheduled else None)).inserted_primary_key[0]
-    job_id = conn.execute(insert(_JOBS).values(kind="deploy", payload={"deploy_id": deploy_id}, max_attempts=1,
-                                               run_at=run_at if scheduled else now)).inserted_primary_key[0]
-    conn.execute(update(_DEPLOYS).where(_DEPLOYS.c.id == deploy_id).values(job_id=job_id))
+    deploy_id = conn.execute(_INSERT_DEPLOY, {
+        "app_id": app_id, "kind": "deploy", "commit": commit, "status": "scheduled" if scheduled else "queued",
+        "run_at": run_at if scheduled else None}).inserted_primary_key[0]
+    job_id = conn.execute(_INSERT_JOB, {"kind": "deploy", "payload": {"deploy_id": deploy_id}, "max_attempts": 1,
+                                        "run_at": run_at if scheduled and run_at else now}).inserted_primary_key[0]
+    conn.execute(_SET_JOB, {"deploy_id": deploy_id, "new_job": job_id})
     extra = {"run_at": run_at.isoformat()} if scheduled and run_at else {}
-    conn.execute(insert(_EVENTS).values(kind=f"deploy.{'scheduled' if scheduled else 'requested'}", app_id=app_id,
-                                        actor=actor, payload={"deploy_id": deploy_id, **extra}))
+    _event(conn, hook, f"deploy.{'scheduled' if scheduled else 'requested'}", actor, {"deploy_id": deploy_id, **extra})
     return int(deploy_id)
+
+
+def _event(conn: Connection, hook: Any, kind: str, actor: str, payload: dict[str, Any]) -> None:
+    """An outbox event and its audit record, as audit/recorder.py writes them for ORM sessions (Core
+    statements do not pass through its before_flush hook, so the intake writes the record itself)."""
+    conn.execute(_INSERT_EVENT, {"kind": kind, "app_id": hook.app_id, "actor": actor, "payload": payload})
+    ctx = audit_context.current.get()
+    conn.execute(_INSERT_AUDIT, {
+        "actor": actor, "action": kind, "resource_type": "app", "resource_id": str(hook.app_id),
+        "resource_name": hook.name, "app_id": hook.app_id, "project_id": hook.project_id, "team_id": hook.team_id,
+        "detail": audit_recorder.redact(payload), "changes": {},
+        "source": ctx.source if ctx is not None else audit_recorder.source_of(actor),
+        "ip": ctx.ip if ctx is not None else None})
+    conn.info["audit_written"] = conn.info.get("audit_written", 0) + 1
 
 
 def _pull_request(platform: Any, conn: Connection, hook: Any, provider_name: str, parsed: Parsed,

@@ -169,7 +169,7 @@ def handle_pull(session: Session, platform: Platform, *, parent: App, provider: 
         return Outcome("ignored", f"{name} is still being removed: redeliver this event in a minute")
     link = _link(session, parent, provider)
     if preview is None:
-        preview = Preview(parent_app_id=parent.id, number=pull.number, provider=provider)
+        preview = Preview(parent_app_id=parent.id, number=pull.number, provider=provider, state="new")
         session.add(preview)
     preview.provider, preview.repo = provider, repo
     preview.head_ref, preview.head_repo, preview.fork = pull.head_ref[:255], pull.head_repo, pull.fork

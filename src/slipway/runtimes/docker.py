@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import math
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,10 @@ MANAGED = f"{LABEL}.managed"
 ONE_OFF = f"{LABEL}.one-off"
 DEFAULT_CONTAINER_PORT = 8000
 API_VERSION = "1.41"  # what Podman's compatible API speaks; Docker Engine accepts it too
+LOG_WINDOW = 3600  # seconds of log read first for logs(); the whole log only if that has too few lines
+# Podman 4's compatible API stamps every *partial* write of a line (`print("a", "b")` in unbuffered Python
+# is several writes) and drops partial records under `tail`: see _mend_partials
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ")
 T = TypeVar("T")
 
 
@@ -53,6 +58,7 @@ class DockerRuntime:
         # caches only (the engine is the truth): death history per container state, CPU samples
         self._deaths: dict[str, tuple[tuple[Any, ...], list[Death]]] = {}
         self._cpu: dict[str, tuple[int, float]] = {}
+        self._podman: bool | None = None
 
     # ---- the engine ------------------------------------------------------------------------------
 
@@ -77,6 +83,13 @@ class DockerRuntime:
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
             raise Unavailable(f"the docker engine at {self.base_url} is unreachable ({what})",
                               f"{type(exc).__name__}: {exc}") from exc
+
+    @property
+    def podman(self) -> bool:
+        if self._podman is None:
+            version = self.call("read the engine's version", self.client.version)
+            self._podman = any("podman" in str(c.get("Name", "")).lower() for c in version.get("Components") or [])
+        return self._podman
 
     def ping(self) -> bool:
         try:
@@ -154,11 +167,21 @@ class DockerRuntime:
         if container is None or lines <= 0:
             return []
         merged: list[tuple[float, int, str]] = []
+        podman = self.podman
         for order, stream in enumerate(("stdout", "stderr")):
-            raw = self.call(f"read the logs of {instance_id}", lambda s=stream: container.logs(
-                stdout=s == "stdout", stderr=s == "stderr", timestamps=True, tail=lines))
-            for text in raw.decode(errors="replace").splitlines():
-                when, line = _split_timestamp(text)
+            def read(since: int | None, s: str = stream) -> list[str]:
+                # Podman loses partial lines under `tail`: read a time window instead, then cut
+                options: dict[str, Any] = {"since": since} if podman and since else ({} if podman else
+                                                                                    {"tail": lines})
+                raw = self.call(f"read the logs of {instance_id}", lambda: container.logs(
+                    stdout=s == "stdout", stderr=s == "stderr", timestamps=True, **options))
+                return raw.decode(errors="replace").splitlines()
+
+            texts = read(int(time.time()) - LOG_WINDOW)
+            if podman and len(texts) < lines:
+                texts = read(None)
+            for text in texts[-lines:]:
+                when, line = _split_timestamp(_mend_partials(text) if podman else text)
                 merged.append((when, order, format_line(stream, line, when).rstrip("\n")))
         merged.sort(key=lambda item: (item[0], item[1]))
         return [line for _, _, line in merged[-lines:]]
@@ -171,7 +194,7 @@ class DockerRuntime:
         streams = [self.call(f"follow the logs of {instance_id}", lambda s=s: container.logs(
             stdout=s == "stdout", stderr=s == "stderr", stream=True, follow=True, timestamps=True, since=since))
             for s in ("stdout", "stderr")]
-        return _merge_follow(streams, ("stdout", "stderr"), stop_after)
+        return _merge_follow(streams, ("stdout", "stderr"), stop_after, mend=self.podman)
 
     def remove(self, instance_id: str) -> None:
         container = self._container(instance_id)
@@ -347,6 +370,17 @@ def _split_timestamp(text: str) -> tuple[float, str]:
     return (when, line) if when is not None else (time.time(), text)
 
 
+def _mend_partials(text: str) -> str:
+    """Drop the stamps Podman puts inside a line, at each partial write ("<ts> listening on<ts>  <ts> 8000").
+
+    The line's own stamp, and a stamp that starts the app's text, stay."""
+    head = _STAMP.match(text)
+    if head is None:
+        return text
+    rest = text[head.end():]
+    return text[:head.end()] + rest[:1] + _STAMP.sub("", rest[1:])
+
+
 def _lines(stream: Iterator[bytes], deadline: float) -> Iterator[str]:
     buffer = b""
     for chunk in stream:
@@ -360,14 +394,15 @@ def _lines(stream: Iterator[bytes], deadline: float) -> Iterator[str]:
         yield buffer.decode(errors="replace")
 
 
-def _merge_follow(streams: list[Any], names: tuple[str, ...], stop_after: float | None) -> Iterator[str]:
+def _merge_follow(streams: list[Any], names: tuple[str, ...], stop_after: float | None, *,
+                  mend: bool = False) -> Iterator[str]:
     """Lines of several engine log streams as they come, until stop_after seconds or all have ended."""
     lines: queue.Queue[str | None] = queue.Queue(maxsize=10000)
 
     def pump(stream: Any, name: str) -> None:
         try:
             for text in _lines(stream, math.inf):
-                when, line = _split_timestamp(text)
+                when, line = _split_timestamp(_mend_partials(text) if mend else text)
                 lines.put(format_line(name, line, when).rstrip("\n"))
         except Exception:  # noqa: BLE001 - the engine went away: this stream simply ends
             pass

@@ -156,12 +156,12 @@ async def _project_from_body(request: Request) -> str | None:
 
 
 def _decide(platform: Platform, principal: Principal | None, perm: str, params: dict[str, str],
-            project_name: str | None) -> tuple[Access, dict[str, Any]]:
-    """The access check proper (in a thread: it reads the database). Raises on a denial."""
+            project_name: str | None, found: dict[str, Any]) -> tuple[Access, dict[str, Any]]:
+    """The access check proper (in a thread: it reads the database). Raises on a denial; `found` (what
+    the request is about) is filled in either way, for the audit record of a refused attempt."""
     from slipway.apps.models import App
     from slipway.auth.models import Project, Team
 
-    found: dict[str, Any] = {}
     with platform.sessions() as session:
         access = load_access(session, principal)
         if principal is not None and principal.user_id is not None and perm not in SPECIAL and \
@@ -266,15 +266,19 @@ async def authorize(request: Request) -> None:
             raise Forbidden("missing or wrong CSRF token: reload the page and try again")
     project_name = await _project_from_body(request) if perm == "app:create" else None
     params = {k: str(v) for k, v in request.path_params.items()}
-    access, found = await run_in_threadpool(_decide, platform, principal, perm, params, project_name)
+    found: dict[str, Any] = {}
+    try:
+        access, found = await run_in_threadpool(_decide, platform, principal, perm, params, project_name, found)
+    finally:
+        if ctx is not None:
+            for key in ("app_id", "app_name", "project_id", "team_id"):
+                if key in found:
+                    setattr(ctx, key, found[key])
     request.state.access = access
     request.state.target = found
     if ctx is not None:
         ctx.visible_projects = frozenset(access.projects_with("app:read"))
         ctx.default_project_id = access.default_project_id
-        for key in ("app_id", "app_name", "project_id", "team_id"):
-            if key in found:
-                setattr(ctx, key, found[key])
 
 
 def get_access(request: Request) -> Access:

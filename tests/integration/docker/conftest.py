@@ -40,7 +40,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-print(f"listening on {os.environ['PORT']}", flush=True)
+print("listening on", os.environ["PORT"], flush=True)  # several writes: partial lines
 ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
 '''
 

@@ -92,7 +92,7 @@ def test_gitea_and_bitbucket_parse() -> None:
     assert bitbucket.parse("repo:push", bitbucket_push("main", SHA)).updates == (RefUpdate("branch", "main", SHA),)
     assert bitbucket.parse("repo:push", bitbucket_push("main", None)).updates == (RefUpdate("branch", "main", None),)
     assert bitbucket.parse("repo:push", bitbucket_push("v2", SHA, kind="tag")).updates[0].kind == "tag"
-    assert bitbucket.parse("pullrequest:created", {}).ignored
+    assert bitbucket.parse("pullrequest:comment_created", {}).ignored
 
 
 @pytest.mark.parametrize("payload", [

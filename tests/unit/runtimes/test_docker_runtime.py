@@ -45,3 +45,13 @@ def test_build_config_merges_and_validates() -> None:
                 {"build_args": ["A"]}, {"secrets": True}, {"build_args_from_env": "TOKEN"}):
         with pytest.raises(Invalid):
             validate(bad)
+
+
+def test_partial_writes_stamped_by_podman_are_mended() -> None:
+    from slipway.runtimes.docker import _mend_partials
+
+    stamp = "2026-11-22T05:01:28Z "
+    assert _mend_partials(f"{stamp}listening on2026-11-22T05:01:29Z  2026-11-22T05:01:29Z 8000") == \
+        f"{stamp}listening on 8000"
+    assert _mend_partials(f"{stamp}{stamp}app's own stamp") == f"{stamp}{stamp}app's own stamp"
+    assert _mend_partials("no stamp") == "no stamp"
