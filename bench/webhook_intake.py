@@ -8,7 +8,11 @@ The server runs with the product defaults (SQLite in WAL mode, one uvicorn proce
 router=none, so that no deploy starts and only intake is measured. wrk (2 threads) shares the 2 cores.
 Target: >= 500 deliveries/s with p99 < 50 ms. Afterwards the log is checked: one row per 202, none lost.
 
+--postgres URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432) runs the same against a fresh PostgreSQL
+database instead of SQLite (scale mode: intake threads then write side by side).
+
 Usage: .venv/bin/python bench/webhook_intake.py [--connections 16] [--seconds 10] [--deliveries 40000]
+       [--postgres URL]
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ import hmac
 import json
 import os
 import secrets
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from harness import WRK, Repo, Slipway, app_files, free_port, report, row
@@ -101,13 +105,45 @@ def bare_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the bare FastAPI server did not come up")
 
 
+def fresh_postgres(base: str) -> tuple[str, Any]:
+    import sqlalchemy
+
+    name = f"slipway_bench_{secrets.token_hex(4)}"
+    admin = sqlalchemy.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return f"{base}/{name}", drop
+
+
+def count_rows(url: str) -> tuple[dict[str, int], int]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        outcomes = {k: v for k, v in conn.exec_driver_sql(
+            "select outcome, count(*) from hook_deliveries group by outcome")}
+        deploys = conn.exec_driver_sql("select count(*) from deploys").scalar() or 0
+    engine.dispose()
+    return outcomes, int(deploys)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--deliveries", type=int, default=40000, help="distinct signed deliveries to cycle through")
+    parser.add_argument("--postgres", default="", help="PostgreSQL server URL (without database) to use instead")
     args = parser.parse_args()
-    slipway = Slipway("hooks", router="none", workers="0")
+    db_url, drop = "", None
+    if args.postgres:
+        db_url, drop = fresh_postgres(args.postgres)
+    slipway = Slipway("hooks", router="none", workers="0", **({"database_url": db_url} if db_url else {}))
     tmp = Path(tempfile.mkdtemp(prefix="slipway-bench-bare-"))
     bare = None
     try:
@@ -122,11 +158,10 @@ def main() -> int:
         bare, bare_url = bare_server(tmp)
         baseline = run_wrk(bare_url, script, args.connections, args.seconds)
         ours = run_wrk(slipway.api_url, script, args.connections, args.seconds)
-        db = sqlite3.connect(slipway.home / "slipway.db")
-        outcomes = dict(db.execute("select outcome, count(*) from hook_deliveries group by outcome").fetchall())
-        deploys = db.execute("select count(*) from deploys").fetchone()[0]
-        db.close()
+        outcomes, deploys = count_rows(db_url or f"sqlite:///{slipway.home / 'slipway.db'}")
     finally:
+        if drop is not None:
+            drop()
         if bare is not None:
             bare.terminate()
             bare.wait(10)
@@ -146,7 +181,8 @@ def main() -> int:
                 met=ours["rps"] >= TARGET_RPS and ours["non_2xx"] == 0, baseline=baseline["rps"], ratio=ratio),
             row("webhook intake p99", ours["p99_ms"], "ms", target=f"< {TARGET_P99_MS:g}",
                 met=ours["p99_ms"] < TARGET_P99_MS, baseline=baseline["p99_ms"])]
-    report("webhook_intake", rows, {"bare": baseline, "slipway": ours, "outcomes": outcomes, "deploys": deploys,
+    report("webhook_intake", rows, {"database": "postgresql" if db_url else "sqlite", "bare": baseline,
+                                    "slipway": ours, "outcomes": outcomes, "deploys": deploys,
                                     "connections": args.connections, "seconds": args.seconds,
                                     "cpus": os.cpu_count()})
     return 0 if all(r["met"] for r in rows) else 1

@@ -17,14 +17,40 @@ from slipway.audit.context import RequestContext
 from slipway.audit.models import AuditRecord
 from slipway.db import utcnow
 
-COLUMNS = ("id", "ts", "actor", "source", "ip", "action", "resource_type", "resource_id", "resource_name",
-           "app_id", "project_id", "team_id", "status", "detail", "changes")
+COLUMNS = (
+    "id",
+    "ts",
+    "actor",
+    "source",
+    "ip",
+    "action",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "app_id",
+    "project_id",
+    "team_id",
+    "status",
+    "detail",
+    "changes",
+)
 
 
-def query(session: Session, *, app_ids: Iterable[int] | None = None, project_ids: Iterable[int] | None = None,
-          team_ids: Iterable[int] | None = None, include_platform: bool = False, actor: str | None = None,
-          action: str | None = None, resource: str | None = None, since: dt.datetime | None = None,
-          until: dt.datetime | None = None, before_id: int | None = None, limit: int = 100) -> list[AuditRecord]:
+def query(
+    session: Session,
+    *,
+    app_ids: Iterable[int] | None = None,
+    project_ids: Iterable[int] | None = None,
+    team_ids: Iterable[int] | None = None,
+    include_platform: bool = False,
+    actor: str | None = None,
+    action: str | None = None,
+    resource: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditRecord]:
     """Newest first. The scopes (apps, projects, teams) are ORed: a record in any of them is shown;
     `include_platform` adds records that belong to no team (platform-wide changes, host admin actions)."""
     stmt = select(AuditRecord)
@@ -42,8 +68,9 @@ def query(session: Session, *, app_ids: Iterable[int] | None = None, project_ids
     if actor:
         stmt = stmt.where(AuditRecord.actor.in_([actor, f"user:{actor}", f"token:{actor}"]))
     if action:
-        stmt = stmt.where(AuditRecord.action.like(action.replace("*", "%")) if "*" in action
-                          else AuditRecord.action == action)
+        stmt = stmt.where(
+            AuditRecord.action.like(action.replace("*", "%")) if "*" in action else AuditRecord.action == action
+        )
     if resource:
         rtype, _, name = resource.partition(":")
         stmt = stmt.where(AuditRecord.resource_type == rtype)
@@ -84,12 +111,22 @@ def _cell(value: Any) -> Any:
 
 def record_request(session: Session, ctx: RequestContext, status: int) -> AuditRecord:
     """The backstop: a mutating request that wrote no event still leaves a record (method, route, status)."""
-    row = AuditRecord(actor=ctx.actor or "anonymous", user_id=ctx.user_id, token_id=ctx.token_id, source=ctx.source,
-                      ip=ctx.ip, action=f"http.{ctx.method.lower()}", resource_type="route" if ctx.app_id is None else "app",
-                      resource_id=str(ctx.app_id) if ctx.app_id is not None else None,
-                      resource_name=ctx.app_name or (ctx.route or ctx.path)[:255], app_id=ctx.app_id,
-                      project_id=ctx.project_id, team_id=ctx.team_id, status=status,
-                      detail={"method": ctx.method, "route": ctx.route, "path": ctx.path[:500]})
+    row = AuditRecord(
+        actor=ctx.actor or "anonymous",
+        user_id=ctx.user_id,
+        token_id=ctx.token_id,
+        source=ctx.source,
+        ip=ctx.ip,
+        action=f"http.{ctx.method.lower()}",
+        resource_type="route" if ctx.app_id is None else "app",
+        resource_id=str(ctx.app_id) if ctx.app_id is not None else None,
+        resource_name=ctx.app_name or (ctx.route or ctx.path)[:255],
+        app_id=ctx.app_id,
+        project_id=ctx.project_id,
+        team_id=ctx.team_id,
+        status=status,
+        detail={"method": ctx.method, "route": ctx.route, "path": ctx.path[:500]},
+    )
     session.add(row)
     return row
 

@@ -55,8 +55,13 @@ def _roles(session: Session, access: Access) -> list[dict[str, str | None]]:
 def whoami(who: CurrentPrincipal, platform: PlatformDep, access: AccessDep) -> WhoAmI:
     with platform.sessions() as session:
         team = session.get(Team, who.team_id) if who.team_id else None
-        return WhoAmI(kind=who.kind, name=who.name, scope=who.scope if who.kind == "token" else None,
-                      team=team.name if team else None, roles=_roles(session, access))
+        return WhoAmI(
+            kind=who.kind,
+            name=who.name,
+            scope=who.scope if who.kind == "token" else None,
+            team=team.name if team else None,
+            roles=_roles(session, access),
+        )
 
 
 # ---- tokens: your own -------------------------------------------------------------------------------
@@ -65,9 +70,18 @@ def whoami(who: CurrentPrincipal, platform: PlatformDep, access: AccessDep) -> W
 def token_out(session: Session, row: ApiToken) -> TokenOut:
     team = session.get(Team, row.team_id) if row.team_id else None
     user = session.get(User, row.user_id) if row.user_id else None
-    return TokenOut(id=row.id, name=row.name, prefix=row.prefix + "…", scope=row.scope, team=team.name if team else None,
-                    user=user.username if user else None, created_at=row.created_at, expires_at=row.expires_at,
-                    last_used_at=row.last_used_at, revoked=row.revoked_at is not None)
+    return TokenOut(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix + "…",
+        scope=row.scope,
+        team=team.name if team else None,
+        user=user.username if user else None,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked=row.revoked_at is not None,
+    )
 
 
 def _user_id(who: Principal) -> int:
@@ -76,8 +90,16 @@ def _user_id(who: Principal) -> int:
     return who.user_id
 
 
-def create_user_token(session: Session, who: Principal, access: Access, *, name: str, scope: str,
-                      team: str | None, expires_in_days: float | None) -> tuple[str, ApiToken]:
+def create_user_token(
+    session: Session,
+    who: Principal,
+    access: Access,
+    *,
+    name: str,
+    scope: str,
+    team: str | None,
+    expires_in_days: float | None,
+) -> tuple[str, ApiToken]:
     """A token for the caller, acting in one of their teams. Its rights are the caller's role there,
     narrowed by its scope."""
     user_id = _user_id(who)
@@ -94,8 +116,9 @@ def create_user_token(session: Session, who: Principal, access: Access, *, name:
             raise Invalid("you are not in any team")
         team_id = mine[0]
     expires = utcnow() + dt.timedelta(days=expires_in_days) if expires_in_days else None
-    return auth_service.create_token(session, name=name, user_id=user_id, team_id=team_id, scope=scope,
-                                     expires_at=expires, actor=who.actor)
+    return auth_service.create_token(
+        session, name=name, user_id=user_id, team_id=team_id, scope=scope, expires_at=expires, actor=who.actor
+    )
 
 
 @router.get("/tokens", response_model=list[TokenOut])
@@ -111,8 +134,9 @@ def list_my_tokens(who: CurrentPrincipal, platform: PlatformDep) -> list[TokenOu
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
 def create_my_token(body: TokenCreate, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep) -> TokenCreated:
     with transaction(platform.sessions) as session:
-        plain, row = create_user_token(session, who, access, name=body.name, scope=body.scope, team=body.team,
-                                       expires_in_days=body.expires_in_days)
+        plain, row = create_user_token(
+            session, who, access, name=body.name, scope=body.scope, team=body.team, expires_in_days=body.expires_in_days
+        )
         return TokenCreated(**token_out(session, row).model_dump(), token=plain)
 
 
@@ -130,30 +154,45 @@ def revoke_my_token(token_id: int, who: CurrentPrincipal, platform: PlatformDep)
 def account(who: CurrentPrincipal, platform: PlatformDep, access: AccessDep) -> dict[str, object]:
     with platform.sessions() as session:
         user = session.get(User, who.user_id) if who.user_id else None
-        return {"kind": who.kind, "name": who.name, "user": user.username if user else None,
-                "two_factor": bool(user and user.totp_enabled_at), "roles": _roles(session, access)}
+        return {
+            "kind": who.kind,
+            "name": who.name,
+            "user": user.username if user else None,
+            "two_factor": bool(user and user.totp_enabled_at),
+            "roles": _roles(session, access),
+        }
 
 
 # ---- teams ------------------------------------------------------------------------------------------------
 
 
 def _team_out(session: Session, team: Team, access: Access) -> TeamOut:
-    return TeamOut(name=team.name, require_2fa=team.require_2fa, role=access.role_in_team(team.id),
-                   projects=[p.name for p in team_service.projects(session, team)
-                             if access.can_project("app:read", p.id)])
+    return TeamOut(
+        name=team.name,
+        require_2fa=team.require_2fa,
+        role=access.role_in_team(team.id),
+        projects=[p.name for p in team_service.projects(session, team) if access.can_project("app:read", p.id)],
+    )
 
 
 @teams_router.get("/teams", response_model=list[TeamOut])
 def list_teams(platform: PlatformDep, access: AccessDep) -> list[TeamOut]:
     with platform.sessions() as session:
-        return [_team_out(session, t, access) for t in team_service.teams(session) if access.can_team("team:read", t.id)]
+        return [
+            _team_out(session, t, access) for t in team_service.teams(session) if access.can_team("team:read", t.id)
+        ]
 
 
 @teams_router.post("/teams", response_model=TeamOut, status_code=201)
 def create_team(body: TeamCreate, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep) -> TeamOut:
     with transaction(platform.sessions) as session:
-        owner = auth_service.user_by_name(session, body.owner) if body.owner else \
-            session.get(User, who.user_id) if who.user_id else None
+        owner = (
+            auth_service.user_by_name(session, body.owner)
+            if body.owner
+            else session.get(User, who.user_id)
+            if who.user_id
+            else None
+        )
         if owner is None:
             raise Invalid("name the team's first owner: a host-made token has no account of its own")
         team = team_service.create_team(session, name=body.name, owner=owner, actor=who.actor)
@@ -172,17 +211,24 @@ def show_team(team: str, platform: PlatformDep, access: AccessDep) -> TeamOut:
 @teams_router.patch("/teams/{team}", response_model=TeamOut)
 def patch_team(team: str, body: TeamPatch, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep) -> TeamOut:
     with transaction(platform.sessions) as session:
-        row = team_service.update_team(session, team_service.get_team(session, team), require_2fa=body.require_2fa,
-                                       actor=who.actor)
+        row = team_service.update_team(
+            session, team_service.get_team(session, team), require_2fa=body.require_2fa, actor=who.actor
+        )
         return _team_out(session, row, access)
 
 
 @teams_router.get("/teams/{team}/members", response_model=list[MemberOut])
 def list_members(team: str, platform: PlatformDep) -> list[MemberOut]:
     with platform.sessions() as session:
-        return [MemberOut(username=u.username, role=m.role, project=p.name if p else None,
-                          two_factor=u.totp_enabled_at is not None)
-                for m, u, p in team_service.members(session, team_service.get_team(session, team))]
+        return [
+            MemberOut(
+                username=u.username,
+                role=m.role,
+                project=p.name if p else None,
+                two_factor=u.totp_enabled_at is not None,
+            )
+            for m, u, p in team_service.members(session, team_service.get_team(session, team))
+        ]
 
 
 def acting_rank(access: Access, team_id: int) -> int | None:
@@ -194,25 +240,43 @@ def acting_rank(access: Access, team_id: int) -> int | None:
 
 
 @teams_router.put("/teams/{team}/members/{username}", response_model=MemberOut)
-def put_member(team: str, username: str, body: MemberPut, who: CurrentPrincipal, platform: PlatformDep,
-               access: AccessDep) -> MemberOut:
+def put_member(
+    team: str, username: str, body: MemberPut, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep
+) -> MemberOut:
     with transaction(platform.sessions) as session:
         row = team_service.get_team(session, team)
         user = auth_service.user_by_name(session, username)
         project = team_service.get_project(session, body.project) if body.project else None
-        member = team_service.set_member(session, team=row, user=user, role=body.role, project=project,
-                                         actor=who.actor, acting_rank=acting_rank(access, row.id))
-        return MemberOut(username=user.username, role=member.role, project=project.name if project else None,
-                         two_factor=user.totp_enabled_at is not None)
+        member = team_service.set_member(
+            session,
+            team=row,
+            user=user,
+            role=body.role,
+            project=project,
+            actor=who.actor,
+            acting_rank=acting_rank(access, row.id),
+        )
+        return MemberOut(
+            username=user.username,
+            role=member.role,
+            project=project.name if project else None,
+            two_factor=user.totp_enabled_at is not None,
+        )
 
 
 @teams_router.delete("/teams/{team}/members/{username}", status_code=204)
-def delete_member(team: str, username: str, who: CurrentPrincipal, platform: PlatformDep,
-                  access: AccessDep) -> Response:
+def delete_member(
+    team: str, username: str, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep
+) -> Response:
     with transaction(platform.sessions) as session:
         row = team_service.get_team(session, team)
-        team_service.remove_member(session, team=row, user=auth_service.user_by_name(session, username),
-                                   actor=who.actor, acting_rank=acting_rank(access, row.id))
+        team_service.remove_member(
+            session,
+            team=row,
+            user=auth_service.user_by_name(session, username),
+            actor=who.actor,
+            acting_rank=acting_rank(access, row.id),
+        )
     return Response(status_code=204)
 
 
@@ -220,8 +284,11 @@ def delete_member(team: str, username: str, who: CurrentPrincipal, platform: Pla
 def list_projects(team: str, platform: PlatformDep, access: AccessDep) -> list[ProjectOut]:
     with platform.sessions() as session:
         row = team_service.get_team(session, team)
-        return [ProjectOut(name=p.name, team=row.name) for p in team_service.projects(session, row)
-                if access.can_project("app:read", p.id)]
+        return [
+            ProjectOut(name=p.name, team=row.name)
+            for p in team_service.projects(session, row)
+            if access.can_project("app:read", p.id)
+        ]
 
 
 @teams_router.post("/teams/{team}/projects", response_model=ProjectOut, status_code=201)
@@ -234,36 +301,53 @@ def create_project(team: str, body: ProjectCreate, who: CurrentPrincipal, platfo
 
 def invitation_out(session: Session, row: Invitation, base_url: str, plain: str | None = None) -> InvitationOut:
     project = session.get(Project, row.project_id) if row.project_id else None
-    return InvitationOut(id=row.id, role=row.role, project=project.name if project else None, email=row.email,
-                         created_by=row.created_by, expires_at=row.expires_at,
-                         url=f"{base_url.rstrip('/')}/invite/{plain}" if plain else None, token=plain)
+    return InvitationOut(
+        id=row.id,
+        role=row.role,
+        project=project.name if project else None,
+        email=row.email,
+        created_by=row.created_by,
+        expires_at=row.expires_at,
+        url=f"{base_url.rstrip('/')}/invite/{plain}" if plain else None,
+        token=plain,
+    )
 
 
 @teams_router.get("/teams/{team}/invitations", response_model=list[InvitationOut])
 def list_invitations(team: str, platform: PlatformDep) -> list[InvitationOut]:
     with platform.sessions() as session:
         row = team_service.get_team(session, team)
-        return [invitation_out(session, i, platform.settings.dashboard_url)
-                for i in team_service.invitations(session, row)]
+        return [
+            invitation_out(session, i, platform.settings.dashboard_url) for i in team_service.invitations(session, row)
+        ]
 
 
 @teams_router.post("/teams/{team}/invitations", response_model=InvitationOut, status_code=201)
-def create_invitation(team: str, body: InvitationCreate, who: CurrentPrincipal, platform: PlatformDep,
-                      access: AccessDep) -> InvitationOut:
+def create_invitation(
+    team: str, body: InvitationCreate, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep
+) -> InvitationOut:
     with transaction(platform.sessions) as session:
         row = team_service.get_team(session, team)
         project = team_service.get_project(session, body.project) if body.project else None
-        plain, invitation = team_service.invite(session, team=row, role=body.role, project=project, email=body.email,
-                                                ttl=dt.timedelta(hours=body.expires_in_hours), actor=who.actor,
-                                                acting_rank=acting_rank(access, row.id))
+        plain, invitation = team_service.invite(
+            session,
+            team=row,
+            role=body.role,
+            project=project,
+            email=body.email,
+            ttl=dt.timedelta(hours=body.expires_in_hours),
+            actor=who.actor,
+            acting_rank=acting_rank(access, row.id),
+        )
         return invitation_out(session, invitation, platform.settings.dashboard_url, plain)
 
 
 @teams_router.delete("/teams/{team}/invitations/{invitation_id}", status_code=204)
 def revoke_invitation(team: str, invitation_id: int, who: CurrentPrincipal, platform: PlatformDep) -> Response:
     with transaction(platform.sessions) as session:
-        team_service.revoke_invitation(session, team=team_service.get_team(session, team), invitation_id=invitation_id,
-                                       actor=who.actor)
+        team_service.revoke_invitation(
+            session, team=team_service.get_team(session, team), invitation_id=invitation_id, actor=who.actor
+        )
     return Response(status_code=204)
 
 
@@ -275,7 +359,8 @@ def accept_invitation(token: str, who: CurrentPrincipal, platform: PlatformDep, 
     with transaction(platform.sessions) as session:
         user = session.get(User, who.user_id)
         team_service.accept(session, token, user=user)
-        invitation = session.scalar(select(Invitation).where(Invitation.accepted_by == who.user_id)
-                                    .order_by(Invitation.id.desc()))
+        invitation = session.scalar(
+            select(Invitation).where(Invitation.accepted_by == who.user_id).order_by(Invitation.id.desc())
+        )
         team = session.get(Team, invitation.team_id) if invitation else None
         return [TeamOut(name=team.name, require_2fa=team.require_2fa)] if team else []

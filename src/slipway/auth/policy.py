@@ -29,8 +29,7 @@ DEVELOPER = VIEWER | {"app:logs", "app:deploy", "app:write", "app:env:reveal"}
 ADMIN = DEVELOPER | {"app:create", "app:delete", "team:admin", "platform:admin"}
 OWNER = ADMIN | {"team:owner"}
 ROLE_PERMS: dict[str, frozenset[str]] = {"viewer": VIEWER, "developer": DEVELOPER, "admin": ADMIN, "owner": OWNER}
-SCOPE_PERMS: dict[str, frozenset[str]] = {"read": VIEWER, "deploy": VIEWER | {"app:logs", "app:deploy"},
-                                          "admin": OWNER}
+SCOPE_PERMS: dict[str, frozenset[str]] = {"read": VIEWER, "deploy": VIEWER | {"app:logs", "app:deploy"}, "admin": OWNER}
 SPECIAL = frozenset({"public", "authenticated"})
 ALL_PERMS = OWNER | SPECIAL
 
@@ -262,7 +261,9 @@ def rule_for(method: str, path: str, *, status_path: str = "/status") -> Rule | 
 def permitted(role: str | None, scope: str, perm: str) -> bool:
     if perm in SPECIAL:
         return True
-    return role is not None and perm in ROLE_PERMS.get(role, frozenset()) and perm in SCOPE_PERMS.get(scope, frozenset())
+    return (
+        role is not None and perm in ROLE_PERMS.get(role, frozenset()) and perm in SCOPE_PERMS.get(scope, frozenset())
+    )
 
 
 @dataclass

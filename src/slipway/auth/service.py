@@ -52,9 +52,16 @@ class Principal:
 # ---- tokens ------------------------------------------------------------------------------------
 
 
-def create_token(session: Session, *, name: str, user_id: int | None = None, team_id: int | None = None,
-                 scope: str = "admin", expires_at: dt.datetime | None = None,
-                 actor: str = "admin") -> tuple[str, ApiToken]:
+def create_token(
+    session: Session,
+    *,
+    name: str,
+    user_id: int | None = None,
+    team_id: int | None = None,
+    scope: str = "admin",
+    expires_at: dt.datetime | None = None,
+    actor: str = "admin",
+) -> tuple[str, ApiToken]:
     """A new token, returned in clear once. Without a team: the default team. Without a user: the token
     acts as an owner of its team (what `slipway admin token` makes on the host)."""
     from slipway.auth import teams
@@ -67,12 +74,27 @@ def create_token(session: Session, *, name: str, user_id: int | None = None, tea
         raise Invalid("a token's expiry must be in the future")
     team_id = team_id if team_id is not None else teams.default_team(session).id
     plain = new_token("slw")
-    row = ApiToken(name=name, token_hash=token_hash(plain), prefix=plain[:8], user_id=user_id, team_id=team_id,
-                   scope=scope, expires_at=expires_at)
+    row = ApiToken(
+        name=name,
+        token_hash=token_hash(plain),
+        prefix=plain[:8],
+        user_id=user_id,
+        team_id=team_id,
+        scope=scope,
+        expires_at=expires_at,
+    )
     session.add(row)
     session.flush()
-    events.emit(session, "token.created", actor=actor, token=name, token_id=row.id, scope=scope,
-                team_id=team_id, expires_at=expires_at.isoformat() if expires_at else None)
+    events.emit(
+        session,
+        "token.created",
+        actor=actor,
+        token=name,
+        token_id=row.id,
+        scope=scope,
+        team_id=team_id,
+        expires_at=expires_at.isoformat() if expires_at else None,
+    )
     return plain, row
 
 
@@ -102,8 +124,9 @@ def revoke_token(session: Session, *, name: str, actor: str = "admin") -> None:
     events.emit(session, "token.revoked", actor=actor, token=name, token_ids=[r.id for r in rows])
 
 
-def revoke_token_id(session: Session, *, token_id: int, user_id: int | None, actor: str,
-                    any_user: bool = False) -> ApiToken:
+def revoke_token_id(
+    session: Session, *, token_id: int, user_id: int | None, actor: str, any_user: bool = False
+) -> ApiToken:
     row = session.get(ApiToken, token_id)
     if row is None or (not any_user and row.user_id != user_id):
         raise NotFound(f"no token {token_id}")
@@ -116,8 +139,9 @@ def revoke_token_id(session: Session, *, token_id: int, user_id: int | None, act
 # ---- users ---------------------------------------------------------------------------------------
 
 
-def create_user(session: Session, *, username: str, password: str, role: str | None = "owner",
-                actor: str = "admin") -> User:
+def create_user(
+    session: Session, *, username: str, password: str, role: str | None = "owner", actor: str = "admin"
+) -> User:
     """A dashboard user. With a role: a member of the default team with that role (the host admin's
     `slipway admin user create` makes owners, as before teams existed); invitations pass None."""
     from slipway.auth import teams
@@ -186,11 +210,13 @@ def lockout_until(session: Session, *, username: str, ip: str) -> dt.datetime | 
         last_ok = session.scalar(select(func.max(LoginAttempt.ts)).where(column == value, LoginAttempt.ok.is_(True)))
         start = max(since, last_ok) if last_ok else since
         failures, last = session.execute(
-            select(func.count(), func.max(LoginAttempt.ts))
-            .where(column == value, LoginAttempt.ok.is_(False), LoginAttempt.ts > start)).one()
+            select(func.count(), func.max(LoginAttempt.ts)).where(
+                column == value, LoginAttempt.ok.is_(False), LoginAttempt.ts > start
+            )
+        ).one()
         if (failures or 0) >= MAX_FAILURES and last is not None:
             extra = min(failures - MAX_FAILURES, 20)
-            until = last + min(LOCKOUT_BASE * (2 ** extra), LOCKOUT_MAX)
+            until = last + min(LOCKOUT_BASE * (2**extra), LOCKOUT_MAX)
             if until > now and (worst is None or until > worst):
                 worst = until
     return worst
@@ -223,15 +249,23 @@ def _verify(user: User | None, password: str) -> bool:
 def _new_session(session: Session, user: User, *, ip: str, user_agent: str, pending: bool) -> tuple[str, WebSession]:
     cookie = secrets.token_urlsafe(32)
     ttl = MFA_PENDING_TTL if pending else SESSION_TTL
-    row = WebSession(id_hash=token_hash(cookie), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
-                     expires_at=utcnow() + ttl, ip=ip[:64], user_agent=user_agent[:256], last_seen_at=utcnow(),
-                     mfa_pending=pending)
+    row = WebSession(
+        id_hash=token_hash(cookie),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + ttl,
+        ip=ip[:64],
+        user_agent=user_agent[:256],
+        last_seen_at=utcnow(),
+        mfa_pending=pending,
+    )
     session.add(row)
     return cookie, row
 
 
-def login(session: Session, *, username: str, password: str, ip: str,
-          user_agent: str = "") -> tuple[str, WebSession] | None:
+def login(
+    session: Session, *, username: str, password: str, ip: str, user_agent: str = ""
+) -> tuple[str, WebSession] | None:
     """Check the password; on success return (cookie value, session row), else None.
 
     Always a brand-new session id (no fixation). With 2FA on, the session is `mfa_pending`: it opens
@@ -242,8 +276,14 @@ def login(session: Session, *, username: str, password: str, ip: str,
     user = session.scalar(select(User).where(User.username == username))
     ok = _verify(user, password)
     session.add(LoginAttempt(username=username[:64], ip=ip[:64], ok=ok))
-    events.emit(session, "login.succeeded" if ok else "login.failed", actor=f"user:{username[:64]}", ip=ip,
-                user_id=user.id if user else None, second_factor=bool(user and user.totp_enabled_at) if ok else None)
+    events.emit(
+        session,
+        "login.succeeded" if ok else "login.failed",
+        actor=f"user:{username[:64]}",
+        ip=ip,
+        user_id=user.id if user else None,
+        second_factor=bool(user and user.totp_enabled_at) if ok else None,
+    )
     if not ok or user is None:
         return None
     return _new_session(session, user, ip=ip, user_agent=user_agent, pending=user.totp_enabled_at is not None)
@@ -257,8 +297,9 @@ def pending_session(session: Session, cookie: str) -> tuple[WebSession, User] | 
     return (row, user) if user is not None else None
 
 
-def verify_second_factor(session: Session, box: Box, *, cookie: str, code: str, ip: str,
-                         user_agent: str = "") -> tuple[str, WebSession] | None:
+def verify_second_factor(
+    session: Session, box: Box, *, cookie: str, code: str, ip: str, user_agent: str = ""
+) -> tuple[str, WebSession] | None:
     """The second step of a login: a TOTP code or a recovery code. Success replaces the pending session
     with a full one (a new id again); failures count toward the same lockout as passwords."""
     found = pending_session(session, cookie)
@@ -268,8 +309,14 @@ def verify_second_factor(session: Session, box: Box, *, cookie: str, code: str, 
     check_rate(session, username=user.username, ip=ip)
     how = check_code(session, box, user, code)
     session.add(LoginAttempt(username=user.username, ip=ip[:64], ok=how is not None))
-    events.emit(session, "login.2fa_succeeded" if how else "login.2fa_failed", actor=f"user:{user.username}",
-                ip=ip, user_id=user.id, method=how)
+    events.emit(
+        session,
+        "login.2fa_succeeded" if how else "login.2fa_failed",
+        actor=f"user:{user.username}",
+        ip=ip,
+        user_id=user.id,
+        method=how,
+    )
     if how is None:
         return None
     session.delete(pending)
@@ -296,9 +343,13 @@ def logout(session: Session, cookie: str) -> None:
 
 
 def list_sessions(session: Session, user_id: int) -> list[WebSession]:
-    return list(session.scalars(select(WebSession).where(WebSession.user_id == user_id, WebSession.expires_at > utcnow(),
-                                                         WebSession.mfa_pending.is_(False))
-                                .order_by(WebSession.created_at.desc())))
+    return list(
+        session.scalars(
+            select(WebSession)
+            .where(WebSession.user_id == user_id, WebSession.expires_at > utcnow(), WebSession.mfa_pending.is_(False))
+            .order_by(WebSession.created_at.desc())
+        )
+    )
 
 
 def end_session(session: Session, *, user_id: int, id_hash: str, actor: str) -> None:
@@ -310,7 +361,9 @@ def end_session(session: Session, *, user_id: int, id_hash: str, actor: str) -> 
 
 
 def end_other_sessions(session: Session, *, user_id: int, keep: str, actor: str) -> int:
-    count = session.execute(delete(WebSession).where(WebSession.user_id == user_id, WebSession.id_hash != keep)).rowcount
+    count = session.execute(
+        delete(WebSession).where(WebSession.user_id == user_id, WebSession.id_hash != keep)
+    ).rowcount
     events.emit(session, "session.others_ended", actor=actor, user_id=user_id, count=count or 0)
     return count or 0
 
@@ -372,8 +425,9 @@ def enable_2fa(session: Session, box: Box, user: User, code: str, *, actor: str)
     return codes
 
 
-def disable_2fa(session: Session, box: Box, user: User, *, password: str | None, actor: str,
-                by_admin: bool = False) -> None:
+def disable_2fa(
+    session: Session, box: Box, user: User, *, password: str | None, actor: str, by_admin: bool = False
+) -> None:
     if not by_admin and (password is None or not _verify(user, password)):
         raise Forbidden("wrong password")
     user.totp_secret_enc = None
@@ -408,6 +462,10 @@ def needs_2fa_setup(session: Session, user_id: int) -> bool:
     user = session.get(User, user_id)
     if user is None or user.totp_enabled_at is not None:
         return False
-    required = session.scalar(select(func.count()).select_from(Membership).join(Team, Team.id == Membership.team_id)
-                              .where(Membership.user_id == user_id, Team.require_2fa.is_(True)))
+    required = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .join(Team, Team.id == Membership.team_id)
+        .where(Membership.user_id == user_id, Team.require_2fa.is_(True))
+    )
     return bool(required)

@@ -119,13 +119,25 @@ def teams(session: Session) -> list[Team]:
 
 
 def members(session: Session, team: Team) -> list[tuple[Membership, User, Project | None]]:
-    rows = session.execute(select(Membership, User).join(User, User.id == Membership.user_id)
-                           .where(Membership.team_id == team.id).order_by(User.username, Membership.id)).all()
+    rows = session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.team_id == team.id)
+        .order_by(User.username, Membership.id)
+    ).all()
     return [(m, u, session.get(Project, m.project_id) if m.project_id else None) for m, u in rows]
 
 
-def set_member(session: Session, *, team: Team, user: User, role: str, project: Project | None = None,
-               actor: str, acting_rank: int | None = None) -> Membership:
+def set_member(
+    session: Session,
+    *,
+    team: Team,
+    user: User,
+    role: str,
+    project: Project | None = None,
+    actor: str,
+    acting_rank: int | None = None,
+) -> Membership:
     """Give a user a role in the team (or, with project, in that project only). `acting_rank`: the rank
     of whoever asks (None for the host admin); nobody grants more than they have."""
     _check_role(role)
@@ -133,11 +145,17 @@ def set_member(session: Session, *, team: Team, user: User, role: str, project: 
         raise Invalid(f"project {project.name!r} is not in team {team.name!r}")
     if acting_rank is not None and rank(role) > acting_rank:
         raise Forbidden(f"only an owner can make someone {role}")
-    row = session.scalar(select(Membership).where(Membership.team_id == team.id, Membership.user_id == user.id,
-                                                  Membership.project_id == (project.id if project else None))
-                         if project else
-                         select(Membership).where(Membership.team_id == team.id, Membership.user_id == user.id,
-                                                  Membership.project_id.is_(None)))
+    row = session.scalar(
+        select(Membership).where(
+            Membership.team_id == team.id,
+            Membership.user_id == user.id,
+            Membership.project_id == (project.id if project else None),
+        )
+        if project
+        else select(Membership).where(
+            Membership.team_id == team.id, Membership.user_id == user.id, Membership.project_id.is_(None)
+        )
+    )
     old = row.role if row else None
     if row is not None and acting_rank is not None and rank(old) > acting_rank:
         raise Forbidden(f"only an owner can change the role of an {old}")
@@ -150,15 +168,27 @@ def set_member(session: Session, *, team: Team, user: User, role: str, project: 
     else:
         row.role = role
     if old != role:
-        events.emit(session, "member.role_changed" if old else "member.added", actor=actor, team=team.name,
-                    team_id=team.id, username=user.username, user_id=user.id,
-                    project=project.name if project else None, old_role=old, role=role)
+        events.emit(
+            session,
+            "member.role_changed" if old else "member.added",
+            actor=actor,
+            team=team.name,
+            team_id=team.id,
+            username=user.username,
+            user_id=user.id,
+            project=project.name if project else None,
+            old_role=old,
+            role=role,
+        )
     return row
 
 
 def _keep_an_owner(session: Session, team: Team, *, leaving: int) -> None:
-    owners = session.scalars(select(Membership.user_id).where(Membership.team_id == team.id, Membership.role == "owner",
-                                                              Membership.project_id.is_(None))).all()
+    owners = session.scalars(
+        select(Membership.user_id).where(
+            Membership.team_id == team.id, Membership.role == "owner", Membership.project_id.is_(None)
+        )
+    ).all()
     if set(owners) <= {leaving}:
         raise Conflict(f"team {team.name!r} needs at least one owner")
 
@@ -168,8 +198,7 @@ def remove_member(session: Session, *, team: Team, user: User, actor: str, actin
     they made for this team."""
     from slipway.auth import service as auth_service
 
-    rows = session.scalars(select(Membership).where(Membership.team_id == team.id,
-                                                    Membership.user_id == user.id)).all()
+    rows = session.scalars(select(Membership).where(Membership.team_id == team.id, Membership.user_id == user.id)).all()
     if not rows:
         raise NotFound(f"{user.username} is not a member of {team.name}")
     top = max(rank(r.role) for r in rows)
@@ -180,16 +209,34 @@ def remove_member(session: Session, *, team: Team, user: User, actor: str, actin
     for row in rows:
         session.delete(row)
     ended, revoked = auth_service.end_sessions_and_tokens(session, user.id, team_id=team.id)
-    events.emit(session, "member.removed", actor=actor, team=team.name, team_id=team.id, username=user.username,
-                user_id=user.id, old_role=max((r.role for r in rows), key=rank), sessions_ended=ended,
-                tokens_revoked=revoked)
+    events.emit(
+        session,
+        "member.removed",
+        actor=actor,
+        team=team.name,
+        team_id=team.id,
+        username=user.username,
+        user_id=user.id,
+        old_role=max((r.role for r in rows), key=rank),
+        sessions_ended=ended,
+        tokens_revoked=revoked,
+    )
 
 
 # ---- invitations ----------------------------------------------------------------------------------------
 
 
-def invite(session: Session, *, team: Team, role: str, project: Project | None = None, email: str | None = None,
-           ttl: dt.timedelta = INVITE_TTL, actor: str, acting_rank: int | None = None) -> tuple[str, Invitation]:
+def invite(
+    session: Session,
+    *,
+    team: Team,
+    role: str,
+    project: Project | None = None,
+    email: str | None = None,
+    ttl: dt.timedelta = INVITE_TTL,
+    actor: str,
+    acting_rank: int | None = None,
+) -> tuple[str, Invitation]:
     """A link token, shown once (only its hash is kept)."""
     _check_role(role)
     if acting_rank is not None and rank(role) > acting_rank:
@@ -201,12 +248,28 @@ def invite(session: Session, *, team: Team, role: str, project: Project | None =
     if not dt.timedelta(minutes=5) <= ttl <= dt.timedelta(days=30):
         raise Invalid("an invitation lasts 5 minutes to 30 days")
     plain = new_token("inv")
-    row = Invitation(team_id=team.id, project_id=project.id if project else None, role=role, email=email,
-                     token_hash=token_hash(plain), created_by=actor, expires_at=utcnow() + ttl)
+    row = Invitation(
+        team_id=team.id,
+        project_id=project.id if project else None,
+        role=role,
+        email=email,
+        token_hash=token_hash(plain),
+        created_by=actor,
+        expires_at=utcnow() + ttl,
+    )
     session.add(row)
     session.flush()
-    events.emit(session, "invitation.created", actor=actor, team=team.name, team_id=team.id, role=role,
-                invitation_id=row.id, project=project.name if project else None, email=email)
+    events.emit(
+        session,
+        "invitation.created",
+        actor=actor,
+        team=team.name,
+        team_id=team.id,
+        role=role,
+        invitation_id=row.id,
+        project=project.name if project else None,
+        email=email,
+    )
     return plain, row
 
 
@@ -217,8 +280,9 @@ def open_invitation(session: Session, plain: str) -> Invitation:
     return row
 
 
-def accept(session: Session, plain: str, *, user: User | None = None, username: str | None = None,
-           password: str | None = None) -> User:
+def accept(
+    session: Session, plain: str, *, user: User | None = None, username: str | None = None, password: str | None = None
+) -> User:
     """Join with an existing account (user) or create one (username + password)."""
     from slipway.auth import service as auth_service
 
@@ -226,16 +290,24 @@ def accept(session: Session, plain: str, *, user: User | None = None, username: 
     if user is None:
         if not username or password is None:
             raise Invalid("a username and a password are needed to create an account")
-        user = auth_service.create_user(session, username=username, password=password, role=None,
-                                        actor=f"user:{username}")
+        user = auth_service.create_user(
+            session, username=username, password=password, role=None, actor=f"user:{username}"
+        )
     team = session.get(Team, row.team_id)
     assert team is not None
     project = session.get(Project, row.project_id) if row.project_id else None
     set_member(session, team=team, user=user, role=row.role, project=project, actor=f"user:{user.username}")
     row.accepted_at = utcnow()
     row.accepted_by = user.id
-    events.emit(session, "invitation.accepted", actor=f"user:{user.username}", team=team.name, team_id=team.id,
-                invitation_id=row.id, role=row.role)
+    events.emit(
+        session,
+        "invitation.accepted",
+        actor=f"user:{user.username}",
+        team=team.name,
+        team_id=team.id,
+        invitation_id=row.id,
+        role=row.role,
+    )
     return user
 
 
@@ -248,7 +320,15 @@ def revoke_invitation(session: Session, *, team: Team, invitation_id: int, actor
 
 
 def invitations(session: Session, team: Team) -> list[Invitation]:
-    return list(session.scalars(select(Invitation).where(Invitation.team_id == team.id, Invitation.accepted_at.is_(None),
-                                                         Invitation.revoked_at.is_(None),
-                                                         Invitation.expires_at > utcnow())
-                                .order_by(Invitation.id.desc())))
+    return list(
+        session.scalars(
+            select(Invitation)
+            .where(
+                Invitation.team_id == team.id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            )
+            .order_by(Invitation.id.desc())
+        )
+    )

@@ -7,6 +7,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
+
 from slipway.auth import service as auth_service
 from slipway.auth import teams as team_service
 from slipway.auth.api import create_user_token, token_out
@@ -23,8 +24,15 @@ INVITE_CSRF_COOKIE = "slipway_invite_csrf"
 
 def _cookie(response: Response, request: Request, cookie: str) -> None:
     secure = request.url.scheme == "https" or request.app.state.platform.settings.secure_cookies
-    response.set_cookie(SESSION_COOKIE, cookie, max_age=int(auth_service.SESSION_TTL.total_seconds()), path="/",
-                        httponly=True, samesite="lax", secure=secure)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(auth_service.SESSION_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+    )
 
 
 # ---- the account page ----------------------------------------------------------------------------------
@@ -41,9 +49,20 @@ def _account(request: Request, platform: object, who: object, status: int = 200,
         setup_secret = platform.box.decrypt(user.totp_secret_enc) if setup_uri else None  # type: ignore[attr-defined]
         required = auth_service.needs_2fa_setup(session, user.id)
     current = who.session.id_hash if who.session else None  # type: ignore[attr-defined]
-    return render(request, "account/account.html", status, account=user, sessions=sessions, current=current,
-                  tokens=tokens, teams=[t.name for t in teams if t], setup_uri=setup_uri, setup_secret=setup_secret,
-                  required=required, **extra)
+    return render(
+        request,
+        "account/account.html",
+        status,
+        account=user,
+        sessions=sessions,
+        current=current,
+        tokens=tokens,
+        teams=[t.name for t in teams if t],
+        setup_uri=setup_uri,
+        setup_secret=setup_secret,
+        required=required,
+        **extra,
+    )
 
 
 @router.get("/account")
@@ -68,17 +87,22 @@ def revoke_session(session_id: str, platform: PlatformDep, who: Actor) -> Respon
 
 
 @router.post("/account/password")
-def change_password(request: Request, platform: PlatformDep, who: Actor,
-                    current: Annotated[str, Form(max_length=1024)] = "",
-                    password: Annotated[str, Form(max_length=1024)] = "") -> Response:
+def change_password(
+    request: Request,
+    platform: PlatformDep,
+    who: Actor,
+    current: Annotated[str, Form(max_length=1024)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
     try:
         with transaction(platform.sessions) as session:
             user = session.get(User, who.user_id)
             if user is None or not auth_service._verify(user, current):
                 return redirect("/account", flash="The current password is wrong.", kind="error")
             auth_service.set_password(session, username=user.username, password=password, actor=who.actor)
-            cookie, _ = auth_service._new_session(session, user, ip=client_ip(request),
-                                                  user_agent=request.headers.get("user-agent", ""), pending=False)
+            cookie, _ = auth_service._new_session(
+                session, user, ip=client_ip(request), user_agent=request.headers.get("user-agent", ""), pending=False
+            )
     except SlipwayError as exc:
         return redirect("/account", flash=exc.message, kind="error")
     response = redirect("/account", flash="Password changed: every other session has ended.")
@@ -97,11 +121,14 @@ def setup_2fa(platform: PlatformDep, who: Actor) -> Response:
 
 
 @router.post("/account/2fa/enable")
-def enable_2fa(request: Request, platform: PlatformDep, who: Actor,
-               code: Annotated[str, Form(max_length=16)] = "") -> Response:
+def enable_2fa(
+    request: Request, platform: PlatformDep, who: Actor, code: Annotated[str, Form(max_length=16)] = ""
+) -> Response:
     try:
         with transaction(platform.sessions) as session:
-            codes = auth_service.enable_2fa(session, platform.box, session.get(User, who.user_id), code, actor=who.actor)
+            codes = auth_service.enable_2fa(
+                session, platform.box, session.get(User, who.user_id), code, actor=who.actor
+            )
     except SlipwayError as exc:
         return redirect("/account#2fa", flash=exc.message, kind="error")
     return _account(request, platform, who, recovery_codes=codes)
@@ -111,18 +138,25 @@ def enable_2fa(request: Request, platform: PlatformDep, who: Actor,
 def disable_2fa(platform: PlatformDep, who: Actor, password: Annotated[str, Form(max_length=1024)] = "") -> Response:
     try:
         with transaction(platform.sessions) as session:
-            auth_service.disable_2fa(session, platform.box, session.get(User, who.user_id), password=password,
-                                     actor=who.actor)
+            auth_service.disable_2fa(
+                session, platform.box, session.get(User, who.user_id), password=password, actor=who.actor
+            )
     except SlipwayError as exc:
         return redirect("/account#2fa", flash=exc.message, kind="error")
     return redirect("/account", flash="Two-factor authentication is off.")
 
 
 @router.post("/account/tokens")
-def create_token(request: Request, platform: PlatformDep, who: Actor, access: AccessDep,
-                 name: Annotated[str, Form(max_length=64)] = "", scope: Annotated[str, Form(max_length=16)] = "read",
-                 team: Annotated[str, Form(max_length=64)] = "",
-                 days: Annotated[str, Form(max_length=8)] = "") -> Response:
+def create_token(
+    request: Request,
+    platform: PlatformDep,
+    who: Actor,
+    access: AccessDep,
+    name: Annotated[str, Form(max_length=64)] = "",
+    scope: Annotated[str, Form(max_length=16)] = "read",
+    team: Annotated[str, Form(max_length=64)] = "",
+    days: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
     try:
         expires = float(days) if days.strip() else None
         if expires is not None and not 0 < expires <= 3650:
@@ -131,8 +165,9 @@ def create_token(request: Request, platform: PlatformDep, who: Actor, access: Ac
         return redirect("/account#tokens", flash="Expiry: a number of days (1 to 3650), or empty.", kind="error")
     try:
         with transaction(platform.sessions) as session:
-            plain, row = create_user_token(session, who, access, name=name.strip(), scope=scope, team=team or None,
-                                           expires_in_days=expires)
+            plain, row = create_user_token(
+                session, who, access, name=name.strip(), scope=scope, team=team or None, expires_in_days=expires
+            )
     except SlipwayError as exc:
         return redirect("/account#tokens", flash=exc.message, kind="error")
     return _account(request, platform, who, new_token=plain, new_token_name=row.name)
@@ -157,33 +192,61 @@ def second_factor_page(request: Request, platform: PlatformDep, next: str = "/")
         found = auth_service.pending_session(session, request.cookies.get(SESSION_COOKIE, ""))
     if found is None:
         return redirect("/login")
-    return render(request, "account/second_factor.html", next=safe_next(next), pending_csrf=found[0].csrf_token,
-                  error=None)
+    return render(
+        request, "account/second_factor.html", next=safe_next(next), pending_csrf=found[0].csrf_token, error=None
+    )
 
 
 @router.post("/login/2fa")
-def second_factor(request: Request, platform: PlatformDep, code: Annotated[str, Form(max_length=32)] = "",
-                  csrf_token: Annotated[str, Form(max_length=128)] = "",
-                  next: Annotated[str, Form(max_length=2048)] = "/") -> Response:  # noqa: A002
+def second_factor(
+    request: Request,
+    platform: PlatformDep,
+    code: Annotated[str, Form(max_length=32)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:  # noqa: A002
     cookie = request.cookies.get(SESSION_COOKIE, "")
     with platform.sessions() as session:
         found = auth_service.pending_session(session, cookie)
     if found is None:
         return redirect("/login")
     if not same_origin(request) or not same(csrf_token, found[0].csrf_token):
-        return render(request, "account/second_factor.html", 403, next=safe_next(next),
-                      pending_csrf=found[0].csrf_token, error="the form expired: please try again")
+        return render(
+            request,
+            "account/second_factor.html",
+            403,
+            next=safe_next(next),
+            pending_csrf=found[0].csrf_token,
+            error="the form expired: please try again",
+        )
     try:
         with transaction(platform.sessions) as session:
-            result = auth_service.verify_second_factor(session, platform.box, cookie=cookie, code=code,
-                                                       ip=client_ip(request),
-                                                       user_agent=request.headers.get("user-agent", ""))
+            result = auth_service.verify_second_factor(
+                session,
+                platform.box,
+                cookie=cookie,
+                code=code,
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent", ""),
+            )
     except TooMany as exc:
-        return render(request, "account/second_factor.html", 429, next=safe_next(next),
-                      pending_csrf=found[0].csrf_token, error=exc.message)
+        return render(
+            request,
+            "account/second_factor.html",
+            429,
+            next=safe_next(next),
+            pending_csrf=found[0].csrf_token,
+            error=exc.message,
+        )
     if result is None:
-        return render(request, "account/second_factor.html", 401, next=safe_next(next),
-                      pending_csrf=found[0].csrf_token, error="that code is not right")
+        return render(
+            request,
+            "account/second_factor.html",
+            401,
+            next=safe_next(next),
+            pending_csrf=found[0].csrf_token,
+            error="that code is not right",
+        )
     response = redirect(safe_next(next))
     _cookie(response, request, result[0])
     return response
@@ -200,8 +263,12 @@ def _invite_context(platform: object, token: str) -> dict[str, object] | None:
             return None
         team = session.get(Team, row.team_id)
         project = session.get(Project, row.project_id) if row.project_id else None
-        return {"team": team.name if team else "?", "role": row.role, "project": project.name if project else None,
-                "expires_at": row.expires_at}
+        return {
+            "team": team.name if team else "?",
+            "role": row.role,
+            "project": project.name if project else None,
+            "expires_at": row.expires_at,
+        }
 
 
 def _current_user(request: Request, platform: object) -> auth_service.Principal | None:
@@ -212,18 +279,35 @@ def _current_user(request: Request, platform: object) -> auth_service.Principal 
         return auth_service.session_principal(session, cookie)
 
 
-def _invite_page(request: Request, platform: object, token: str, status: int = 200,
-                 error: str | None = None, username: str = "") -> Response:
+def _invite_page(
+    request: Request, platform: object, token: str, status: int = 200, error: str | None = None, username: str = ""
+) -> Response:
     invitation = _invite_context(platform, token)
     if invitation is None:
         return render(request, "error.html", 404, message="This invitation is unknown, used or expired.")
     who = _current_user(request, platform)
     form_csrf = who.session.csrf_token if who and who.session else secrets.token_urlsafe(32)
-    response = render(request, "account/invite.html", status, who=who, invitation=invitation, token=token,
-                      form_csrf=form_csrf, error=error, username=username)
+    response = render(
+        request,
+        "account/invite.html",
+        status,
+        who=who,
+        invitation=invitation,
+        token=token,
+        form_csrf=form_csrf,
+        error=error,
+        username=username,
+    )
     if who is None:
-        response.set_cookie(INVITE_CSRF_COOKIE, form_csrf, max_age=3600, path="/invite", httponly=True,
-                            samesite="lax", secure=request.url.scheme == "https")
+        response.set_cookie(
+            INVITE_CSRF_COOKIE,
+            form_csrf,
+            max_age=3600,
+            path="/invite",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
     return response
 
 
@@ -233,10 +317,14 @@ def invite_page(token: str, request: Request, platform: PlatformDep) -> Response
 
 
 @router.post("/invite/{token}")
-def accept_invite(token: str, request: Request, platform: PlatformDep,
-                  username: Annotated[str, Form(max_length=64)] = "",
-                  password: Annotated[str, Form(max_length=1024)] = "",
-                  csrf_token: Annotated[str, Form(max_length=128)] = "") -> Response:
+def accept_invite(
+    token: str,
+    request: Request,
+    platform: PlatformDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
     token = token[:128]
     who = _current_user(request, platform)
     expected = who.session.csrf_token if who and who.session else request.cookies.get(INVITE_CSRF_COOKIE, "")
@@ -249,8 +337,13 @@ def accept_invite(token: str, request: Request, platform: PlatformDep,
                 cookie = None
             else:
                 user = team_service.accept(session, token, username=username.strip(), password=password)
-                cookie, _ = auth_service._new_session(session, user, ip=client_ip(request),
-                                                      user_agent=request.headers.get("user-agent", ""), pending=False)
+                cookie, _ = auth_service._new_session(
+                    session,
+                    user,
+                    ip=client_ip(request),
+                    user_agent=request.headers.get("user-agent", ""),
+                    pending=False,
+                )
     except SlipwayError as exc:
         return _invite_page(request, platform, token, exc.status, error=exc.message, username=username)
     response = redirect("/", flash=f"Welcome, {user.username}: you joined the team.")
@@ -266,4 +359,3 @@ def mount(app: object) -> None:
     app.include_router(router)  # type: ignore[attr-defined]
     app.include_router(team.router)  # type: ignore[attr-defined]
     app.include_router(activity.router)  # type: ignore[attr-defined]
-

@@ -32,8 +32,11 @@ def _scope(session: Any, access: Access, *, app: str | None, project: str | None
         if row is None or not access.can_project("audit:read", row.id):
             raise NotFound(f"no project named {project!r}")
         return {"project_ids": [row.id]}
-    teams = [session.scalar(select(Team).where(Team.name == team))] if team else \
-        [session.get(Team, t) for t in access.teams_with("audit:read")]
+    teams = (
+        [session.scalar(select(Team).where(Team.name == team))]
+        if team
+        else [session.get(Team, t) for t in access.teams_with("audit:read")]
+    )
     teams = [t for t in teams if t is not None and access.can_team("audit:read", t.id)]
     if team and not teams:
         raise NotFound(f"no team named {team!r}")
@@ -41,7 +44,9 @@ def _scope(session: Any, access: Access, *, app: str | None, project: str | None
     for row in teams:
         for key, values in team_scope(access, row.id).items():
             scope[key].extend(values)
-    scope["include_platform"] = any(t.id == access.default_team_id for t in teams) and access.can_platform("platform:admin")
+    scope["include_platform"] = any(t.id == access.default_team_id for t in teams) and access.can_platform(
+        "platform:admin"
+    )
     return scope
 
 
@@ -49,9 +54,16 @@ def _rows(request: Request, platform: Any, access: Access, **where: str | None) 
     params = request.query_params
     with platform.sessions() as session:
         scope = _scope(session, access, **where)  # type: ignore[arg-type]
-        return audit_service.query(session, actor=params.get("user") or None, action=params.get("action") or None,
-                                   resource=params.get("resource") or None, since=parse_time(params.get("since")),
-                                   until=parse_time(params.get("until")), limit=500, **scope)
+        return audit_service.query(
+            session,
+            actor=params.get("user") or None,
+            action=params.get("action") or None,
+            resource=params.get("resource") or None,
+            since=parse_time(params.get("since")),
+            until=parse_time(params.get("until")),
+            limit=500,
+            **scope,
+        )
 
 
 @router.get("/activity")
@@ -65,20 +77,33 @@ def activity_page(request: Request, platform: PlatformDep, _: Viewer, access: Ac
         if isinstance(exc, NotFound):
             raise
         rows, error = [], exc.message
-    return render(request, "activity.html", rows=rows, where=where,
-                  filters={k: params.get(k, "") for k in FILTERS}, error=error)
+    return render(
+        request, "activity.html", rows=rows, where=where, filters={k: params.get(k, "") for k in FILTERS}, error=error
+    )
 
 
 @router.get("/apps/{name}/activity")
 def app_activity_page(name: str, request: Request, platform: PlatformDep, _: Viewer, access: AccessDep) -> Response:
     rows = _rows(request, platform, access, app=name, project=None, team=None)
-    return render(request, "activity.html", rows=rows, where={"app": name}, filters={k: request.query_params.get(k, "")
-                                                                                     for k in FILTERS}, error=None)
+    return render(
+        request,
+        "activity.html",
+        rows=rows,
+        where={"app": name},
+        filters={k: request.query_params.get(k, "") for k in FILTERS},
+        error=None,
+    )
 
 
 @router.get("/teams/{team}/activity.csv")
 def team_activity_csv(team: str, request: Request, platform: PlatformDep, _: Viewer, access: AccessDep) -> Response:
     rows = _rows(request, platform, access, app=None, project=None, team=team)
-    return Response(audit_service.as_csv(rows), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{team}-activity.csv"',
-                             "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        audit_service.as_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{team}-activity.csv"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -27,17 +27,32 @@ def my_teams(platform: PlatformDep, _: Viewer, access: AccessDep) -> Response:
     return redirect(f"/teams/{teams[0].name}")
 
 
-def _page(request: Request, platform: object, team: str, access: object, status: int = 200, **extra: object) -> Response:
+def _page(
+    request: Request, platform: object, team: str, access: object, status: int = 200, **extra: object
+) -> Response:
     with platform.sessions() as session:  # type: ignore[attr-defined]
         row = team_service.get_team(session, team)
         members = team_service.members(session, row)
         can_admin = access.can_team("team:admin", row.id)  # type: ignore[attr-defined]
-        invitations = [invitation_out(session, i, "") for i in team_service.invitations(session, row)] if can_admin else []
+        invitations = (
+            [invitation_out(session, i, "") for i in team_service.invitations(session, row)] if can_admin else []
+        )
         projects = [p for p in team_service.projects(session, row) if access.can_project("app:read", p.id)]  # type: ignore[attr-defined]
         others = [t.name for t in team_service.teams(session) if access.can_team("team:read", t.id)]  # type: ignore[attr-defined]
-    return render(request, "team/team.html", status, team=row, members=members, invitations=invitations,
-                  projects=projects, can_admin=can_admin, can_own=access.can_team("team:owner", row.id),  # type: ignore[attr-defined]
-                  roles=team_service.ROLES, teams=others, **extra)
+    return render(
+        request,
+        "team/team.html",
+        status,
+        team=row,
+        members=members,
+        invitations=invitations,
+        projects=projects,
+        can_admin=can_admin,
+        can_own=access.can_team("team:owner", row.id),  # type: ignore[attr-defined]
+        roles=team_service.ROLES,
+        teams=others,
+        **extra,
+    )
 
 
 @router.get("/teams/{team}")
@@ -46,24 +61,42 @@ def team_page(team: str, request: Request, platform: PlatformDep, _: Viewer, acc
 
 
 @router.post("/teams/{team}/settings")
-def team_settings(team: str, platform: PlatformDep, who: Actor,
-                  require_2fa: Annotated[bool, Form()] = False) -> Response:
+def team_settings(
+    team: str, platform: PlatformDep, who: Actor, require_2fa: Annotated[bool, Form()] = False
+) -> Response:
     with transaction(platform.sessions) as session:
-        team_service.update_team(session, team_service.get_team(session, team), require_2fa=require_2fa, actor=who.actor)
+        team_service.update_team(
+            session, team_service.get_team(session, team), require_2fa=require_2fa, actor=who.actor
+        )
     return redirect(f"/teams/{team}", flash="Settings saved.")
 
 
 @router.post("/teams/{team}/invitations")
-def invite(team: str, request: Request, platform: PlatformDep, who: Actor, access: AccessDep,
-           role: Annotated[str, Form(max_length=16)] = "developer", project: Annotated[str, Form(max_length=64)] = "",
-           email: Annotated[str, Form(max_length=254)] = "", hours: Annotated[float, Form(ge=0.1, le=720)] = 168) -> Response:
+def invite(
+    team: str,
+    request: Request,
+    platform: PlatformDep,
+    who: Actor,
+    access: AccessDep,
+    role: Annotated[str, Form(max_length=16)] = "developer",
+    project: Annotated[str, Form(max_length=64)] = "",
+    email: Annotated[str, Form(max_length=254)] = "",
+    hours: Annotated[float, Form(ge=0.1, le=720)] = 168,
+) -> Response:
     try:
         with transaction(platform.sessions) as session:
             row = team_service.get_team(session, team)
             target = team_service.get_project(session, project) if project else None
-            plain, _ = team_service.invite(session, team=row, role=role, project=target, email=email.strip() or None,
-                                           ttl=dt.timedelta(hours=hours), actor=who.actor,
-                                           acting_rank=acting_rank(access, row.id))
+            plain, _ = team_service.invite(
+                session,
+                team=row,
+                role=role,
+                project=target,
+                email=email.strip() or None,
+                ttl=dt.timedelta(hours=hours),
+                actor=who.actor,
+                acting_rank=acting_rank(access, row.id),
+            )
     except SlipwayError as exc:
         return redirect(f"/teams/{team}", flash=exc.message, kind="error")
     link = f"{str(request.base_url).rstrip('/')}/invite/{plain}"
@@ -74,22 +107,37 @@ def invite(team: str, request: Request, platform: PlatformDep, who: Actor, acces
 def revoke_invitation(team: str, invitation_id: int, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
-            team_service.revoke_invitation(session, team=team_service.get_team(session, team),
-                                           invitation_id=invitation_id, actor=who.actor)
+            team_service.revoke_invitation(
+                session, team=team_service.get_team(session, team), invitation_id=invitation_id, actor=who.actor
+            )
     except SlipwayError as exc:
         return redirect(f"/teams/{team}", flash=exc.message, kind="error")
     return redirect(f"/teams/{team}", flash="Invitation revoked.")
 
 
 @router.post("/teams/{team}/members/{username}/role")
-def set_role(team: str, username: str, platform: PlatformDep, who: Actor, access: AccessDep,
-             role: Annotated[str, Form(max_length=16)] = "", project: Annotated[str, Form(max_length=64)] = "") -> Response:
+def set_role(
+    team: str,
+    username: str,
+    platform: PlatformDep,
+    who: Actor,
+    access: AccessDep,
+    role: Annotated[str, Form(max_length=16)] = "",
+    project: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
     try:
         with transaction(platform.sessions) as session:
             row = team_service.get_team(session, team)
             target = team_service.get_project(session, project) if project else None
-            team_service.set_member(session, team=row, user=auth_service.user_by_name(session, username), role=role,
-                                    project=target, actor=who.actor, acting_rank=acting_rank(access, row.id))
+            team_service.set_member(
+                session,
+                team=row,
+                user=auth_service.user_by_name(session, username),
+                role=role,
+                project=target,
+                actor=who.actor,
+                acting_rank=acting_rank(access, row.id),
+            )
     except SlipwayError as exc:
         return redirect(f"/teams/{team}", flash=exc.message, kind="error")
     return redirect(f"/teams/{team}", flash=f"{username} is now {role}.")
@@ -100,19 +148,27 @@ def remove_member(team: str, username: str, platform: PlatformDep, who: Actor, a
     try:
         with transaction(platform.sessions) as session:
             row = team_service.get_team(session, team)
-            team_service.remove_member(session, team=row, user=auth_service.user_by_name(session, username),
-                                       actor=who.actor, acting_rank=acting_rank(access, row.id))
+            team_service.remove_member(
+                session,
+                team=row,
+                user=auth_service.user_by_name(session, username),
+                actor=who.actor,
+                acting_rank=acting_rank(access, row.id),
+            )
     except SlipwayError as exc:
         return redirect(f"/teams/{team}", flash=exc.message, kind="error")
     return redirect(f"/teams/{team}", flash=f"Removed {username}: their sessions and tokens have ended.")
 
 
 @router.post("/teams/{team}/projects")
-def create_project(team: str, platform: PlatformDep, who: Actor, name: Annotated[str, Form(max_length=63)] = "") -> Response:
+def create_project(
+    team: str, platform: PlatformDep, who: Actor, name: Annotated[str, Form(max_length=63)] = ""
+) -> Response:
     try:
         with transaction(platform.sessions) as session:
-            team_service.create_project(session, team=team_service.get_team(session, team), name=name.strip(),
-                                        actor=who.actor)
+            team_service.create_project(
+                session, team=team_service.get_team(session, team), name=name.strip(), actor=who.actor
+            )
     except SlipwayError as exc:
         return redirect(f"/teams/{team}", flash=exc.message, kind="error")
     return redirect(f"/teams/{team}", flash=f"Created project {name}.")

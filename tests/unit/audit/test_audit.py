@@ -118,8 +118,8 @@ def test_retention_prune(world: World) -> None:
 
 
 def test_dashboard_actions_are_recorded_as_dashboard(world: World) -> None:
-    response = world.call("developer", "POST", "/apps/alpha/env", data={"lines": "X=1", "csrf_token": world.who["developer"].csrf},
-                          headers={})
+    response = world.call("developer", "POST", "/apps/alpha/env",
+                          data={"lines": "X=1", "csrf_token": world.who["developer"].csrf})
     assert response.status_code == 303
     row = records(world, action="env.set")[-1]
     assert row.source == "dashboard" and row.actor == "user:developer"
