@@ -32,11 +32,10 @@ class TooLarge(SlipwayError):
 
 
 @intake.post("/hooks/{provider}/{hook_id}")
-async def receive(provider: str, hook_id: str, request: Request) -> JSONResponse:
+async def receive(provider: str, hook_id: str, request: Request, platform: PlatformDep) -> JSONResponse:
     """A forge's delivery: 202 queued/ignored, 200 ping or duplicate, 401 bad signature, 400, 404, 413, 503."""
     if providers.get(provider) is None:
         raise NotFound(f"unknown webhook provider {provider!r}")
-    platform: Platform = request.app.state.platform  # (no sync dependency: that would be one more thread hop)
     limit = platform.settings.webhook_max_bytes
     chunks: list[bytes] = []
     size = 0

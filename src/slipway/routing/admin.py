@@ -17,7 +17,10 @@ class CaddyAdmin:
     def __init__(self, address: str, *, timeout: float = 10.0) -> None:
         self.address = address
         # trust_env=False: an HTTP(S)_PROXY in the environment must never carry loopback admin calls.
-        self._client = httpx.Client(base_url=f"http://{address}", timeout=timeout, trust_env=False)
+        # No keep-alive: a config load may restart Caddy's admin listener, and a pooled connection it closed
+        # would make the next probe fail for nothing. Admin calls are rare, a new connection is cheap.
+        self._client = httpx.Client(base_url=f"http://{address}", timeout=timeout, trust_env=False,
+                                    limits=httpx.Limits(max_keepalive_connections=0))
 
     def close(self) -> None:
         self._client.close()

@@ -14,7 +14,7 @@ from slipway.forge import jobs as forge_jobs
 from slipway.instances.models import Instance
 from tests.conftest import python_app_files
 from tests.integration.conftest import Api, run_jobs
-from tests.unit.forge.recorder import Recorder, forge  # noqa: F401  (fixture)
+from tests.unit.forge.recorder import Recorder
 from tests.unit.hooks.payloads import signed
 from tests.unit.previews.payloads import github_pull
 

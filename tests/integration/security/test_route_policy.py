@@ -117,6 +117,9 @@ def test_route_matrix(gate_world: World, who: str) -> None:
         verb = "GET" if method == "*" else method
         response = world.call(who, verb, url)
         allowed = response.status_code == 418 or response.status_code < 300
+        if rule.perm == "public":  # the gate lets anyone through; the route may still answer 404 or 400
+            allowed = response.status_code not in (401, 403) and not (
+                response.status_code == 303 and response.headers["location"].startswith("/login"))
         denied = response.status_code in (401, 403, 404) or (
             response.status_code == 303 and response.headers["location"].startswith("/login"))
         assert allowed or denied, (who, method, path, response.status_code, response.text[:200])

@@ -4,7 +4,6 @@ what env they get (forks: nothing of production); statuses and the one comment a
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import select, update
 
@@ -21,8 +20,8 @@ from slipway.previews import service as previews
 from slipway.previews.models import Preview
 from slipway.routing import service as routing
 from slipway.server import SIDE_HANDLERS
-from tests.unit.forge.recorder import Recorder, forge  # noqa: F401  (fixture)
-from tests.unit.hooks.conftest import Hooked, hooked, plat  # noqa: F401  (fixtures)
+from tests.unit.forge.recorder import Recorder
+from tests.unit.hooks.conftest import Hooked
 from tests.unit.previews.payloads import bitbucket_pull, gitea_pull, github_pull, gitlab_merge_request
 
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
