@@ -139,9 +139,11 @@ def register(app: typer.Typer) -> None:
             processes[key] = int(value)
         data = Client().request("PUT", f"/apps/{name}/scale", json={"processes": processes})
         if json_out:
+            ok = True
             if data.get("deploy_id") and not no_follow:
-                follow(name, data["deploy_id"], quiet=True)
-            return emit_json(data)
+                ok = follow(name, data["deploy_id"], quiet=True)
+            emit_json(data)
+            raise typer.Exit(0 if ok else 1)
         console.print(", ".join(f"{k}={v}" for k, v in data["scale"].items()), markup=False)
         if data.get("deploy_id") and not no_follow:
             raise typer.Exit(0 if follow(name, data["deploy_id"]) else 1)

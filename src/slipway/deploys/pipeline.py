@@ -340,7 +340,9 @@ class DeployRun:
             self.log.step("The new release crashed after the switch: rolling back automatically")
             self._switch_back(previous_live, old, [i.id for i in new])
             return "rolled_back"
-        reason = run_smoke_checks(self.platform, self.app_id, release)
+        # smoke checks judge new code or config; undoing a rollback or a restart would make things worse
+        reason = run_smoke_checks(self.platform, self.app_id, release) if self.kind in ("deploy", "config") \
+            else None
         if reason is not None:
             self.log.step("Smoke checks failed after the switch: rolling back automatically")
             self.log(self.log.scrub(reason))

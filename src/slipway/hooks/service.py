@@ -121,7 +121,7 @@ def configure(session: Session, box: Box, app: App, *, actor: str, branch_filter
 
 
 def urls(settings: Settings, hook: AppHook) -> dict[str, str]:
-    base = (settings.public_url or settings.api_url).rstrip("/")
+    base = settings.dashboard_url.rstrip("/")  # public_url, else the router's slipway.<base domain> route
     return {name: f"{base}/hooks/{name}/{hook.hook_id}" for name in ("github", "gitlab", "gitea", "bitbucket")}
 
 
