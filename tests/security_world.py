@@ -85,9 +85,13 @@ def build_world(settings: Settings, **app_kwargs) -> Iterator[World]:  # type: i
     world_who["deploy-token"] = Who("deploy-token", token=deploy_token)
     world_who["other-token"] = Who("other-token", token=other_token)
     app = create_app(platform=plat, background=False, **app_kwargs)
-    with TestClient(app, follow_redirects=False) as client:
-        yield World(plat, client, world_who)
-    plat.close()
+    try:
+        with TestClient(app, follow_redirects=False) as client:
+            yield World(plat, client, world_who)
+    finally:  # also when the test fails: no instance outlives its test
+        for instance_id in plat.runtime.instances():
+            plat.runtime.stop(instance_id, 0.5)
+        plat.close()
 
 
 @pytest.fixture
