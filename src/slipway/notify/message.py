@@ -21,12 +21,12 @@ ENVIRONMENT = "production"  # one environment per app for now; environments will
 KNOWN_KINDS = (
     "deploy.requested", "deploy.scheduled", "deploy.started", "deploy.succeeded", "deploy.failed",
     "deploy.rolled_back", "deploy.cancelled", "rollback.requested", "restart.requested",
-    "app.crashed", "app.recovered", "app.created", "app.deleted", "env.set", "env.unset",
+    "app.crashed", "app.recovered", "instance.oom", "app.created", "app.deleted", "env.set", "env.unset",
     "health.down", "health.recovered", "incident.opened", "incident.resolved",
     "alert.fired", "alert.resolved", "notify.test",
 )
 
-SEVERITY = {"failed": "error", "crashed": "error", "down": "error", "opened": "error", "fired": "error",
+SEVERITY = {"failed": "error", "crashed": "error", "down": "error", "opened": "error", "fired": "error", "oom": "error",
             "rolled_back": "warning", "cancelled": "warning", "succeeded": "success", "recovered": "success",
             "resolved": "success"}
 

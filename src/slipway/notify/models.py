@@ -1,12 +1,12 @@
 """Tables of notifications: channels, rules, deliveries and their attempts, the browser's inbox,
-the dispatcher's cursor over the events outbox, app mutes and crash episodes."""
+the dispatcher's cursor over the events outbox, app mutes, crash episodes, alert rules and alerts."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from slipway.db import Base, utcnow
@@ -141,3 +141,73 @@ class CrashEpisode(Base):
     last_crash_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AlertRule(Base):
+    """"metric op threshold for duration" on one app (app_id) or every app (NULL); disk is the host's.
+    Channels are named on the rule itself (AlertRuleChannel), escalation channels apart."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    metric: Mapped[str] = mapped_column(String(32))  # cpu | memory | restarts | response_time | disk
+    operator: Mapped[str] = mapped_column(String(2))  # > >= < <=
+    threshold: Mapped[float]
+    duration: Mapped[float] = mapped_column(default=0.0)  # seconds the condition must hold at every sample
+    app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), default=None)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")  # info | warning | critical
+    enabled: Mapped[bool] = mapped_column(default=True)
+    reminder_minutes: Mapped[float | None] = mapped_column(default=None)  # re-notify a firing alert
+    escalation_minutes: Mapped[float | None] = mapped_column(default=None)  # unacknowledged this long → escalate
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AlertRuleChannel(Base):
+    __tablename__ = "alert_rule_channels"
+
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notify_channels.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    escalation: Mapped[bool] = mapped_column(primary_key=True, default=False)
+
+
+class Alert(Base):
+    """One firing of a rule for one target ("app:<id>" or "host"): firing → acknowledged → resolved.
+    At most one unresolved alert per (rule, target): a partial unique index, so two evaluators racing
+    cannot both open one."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("uq_alerts_open", "rule_id", "target", unique=True,
+              sqlite_where=text("state != 'resolved'"), postgresql_where=text("state != 'resolved'")),
+        Index("ix_alerts_state_started", "state", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), default=None)
+    target: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="firing")  # firing | acknowledged | resolved
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_notified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_value: Mapped[float | None] = mapped_column(default=None)
+
+
+class AlertEvent(Base):
+    """An alert's timeline: fired, reminded, escalated, acknowledged, resolved (event_id: its outbox event,
+    whose deliveries say where it went)."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128), default="system")
+    value: Mapped[float | None] = mapped_column(default=None)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), default=None)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -124,3 +124,15 @@ def test_dashboard_actions_are_recorded_as_dashboard(world: World) -> None:
     row = records(world, action="env.set")[-1]
     assert row.source == "dashboard" and row.actor == "user:developer"
     assert PASSWORD not in repr(records(world))
+
+
+def test_the_activity_page_refreshes_its_rows_with_the_same_filters(world: World) -> None:
+    page = world.call("viewer", "GET", "/activity", params={"action": "env.*", "since": "24h"})
+    assert page.status_code == 200
+    body = page.text
+    assert 'id="activity-rows"' in body and 'hx-trigger="every 5s"' in body and 'hx-select="#activity-rows"' in body
+    assert 'hx-get="/activity?action=env.' in body and "since=24h" in body
+    # what the refresh fetches shows a change made after the page was opened
+    world.call("developer", "PATCH", "/api/v1/apps/alpha/env", json={"set": {"LATER": "1"}})
+    again = world.call("viewer", "GET", "/activity", params={"action": "env.*", "since": "24h"}).text
+    assert "LATER" not in body and "LATER" in again
