@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     metrics_hour_retention_days: float = Field(90.0, gt=0, description="Days per-hour rollups are kept.")
     health_concurrency: int = Field(16, ge=1, description="Health checks run at the same time (threads).")
     health_results_retention_days: float = Field(30.0, gt=0, description="Days check results are kept.")
+    log_retention_days: float = Field(7.0, gt=0, description="Days rotated and stopped instances' logs and "
+                                                             "router access logs are kept.")
+    log_max_mb_per_app: float = Field(200.0, gt=0, description="MB of log files kept per app (oldest go first).")
+    access_log_roll_mb: int = Field(10, ge=1, description="Size at which Caddy rolls an app's access log.")
     status_path: str = Field("/status", pattern=r"^/[A-Za-z0-9/_-]*$", description="Public status page path.")
     status_title: str = Field("Service status", description="Heading of the public status page.")
 
@@ -95,6 +99,7 @@ class Settings(BaseSettings):
     notify_crash_interval: float = Field(10.0, gt=0, description="Seconds between crash checks.")
     notify_crash_quiet: float = Field(120.0, ge=0, description="Crash-free seconds that end an episode.")
     notify_gap_grace: float = Field(10.0, ge=0, description="Seconds to wait for an uncommitted event id.")
+    alert_interval: float = Field(30.0, gt=0, description="Seconds between alert rule evaluations.")
 
     @field_validator("listen", "caddy_admin")
     @classmethod

@@ -6,6 +6,7 @@ Passed explicitly to services and job handlers; nothing is a module global.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -103,4 +104,7 @@ def _router(settings: Settings) -> Router:
 
     process = CaddyProcess(settings.caddy_bin or find_caddy(), settings.caddy_admin, settings.path("caddy"),
                            tune_kernel=settings.tune_kernel)
-    return CaddyRouter(settings.caddy_admin, settings.http_port, settings.https_port, process=process)
+    return CaddyRouter(settings.caddy_admin, settings.http_port, settings.https_port, process=process,
+                       access_log_dir=str(settings.path("caddy", "access")),
+                       access_roll_size_mb=settings.access_log_roll_mb,
+                       access_roll_keep_days=max(1, math.ceil(settings.log_retention_days)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from slipway.audit import service as audit_service
@@ -35,7 +36,9 @@ class Background:
             Periodic("reconcile-instances", 10.0, lambda: reconcile.reconcile_instances(platform)),
             Periodic("record-oom-kills", 5.0, lambda: instance_service.record_ooms(platform)),
             Periodic("prune-hook-deliveries", 3600.0, lambda: hook_service.prune_task(platform)),
-            Periodic("prune-stopped-instances", 3600.0, lambda: reconcile.prune_stopped_instances(platform)),
+            # stopped instances (and their logs) stay as long as logs are kept: log search by release
+            Periodic("prune-stopped-instances", 3600.0, lambda: reconcile.prune_stopped_instances(
+                platform, older_than=dt.timedelta(days=platform.settings.log_retention_days))),
             Periodic("prune-audit-records", 3600.0, lambda: audit_service.prune_task(platform)),
         ]
         if router:

@@ -7,9 +7,11 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
+from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slipway.apps import lifecycle
@@ -197,16 +199,36 @@ def list_instances(name: str, platform: PlatformDep, _: CurrentPrincipal) -> lis
 @router.get("/{name}/logs")
 def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
              lines: int = Query(100, ge=1, le=10000), follow: bool = Query(False),
-             process_type: str | None = Query(None, max_length=64)) -> Response:
-    """Instance output, newest last. With follow=true: a text/event-stream of new lines."""
+             process_type: str | None = Query(None, max_length=64),
+             level: Literal["debug", "info", "warn", "error"] | None = Query(
+                 None, description="Minimum level (as in log search)."),
+             q: str | None = Query(None, max_length=500, description="Text to find (case-insensitive)."),
+             release: int | None = Query(None, ge=1), instance: str | None = Query(None, max_length=128),
+             stream: Literal["stdout", "stderr"] | None = Query(None),
+             since: str | None = Query(None, description="History from this time (ISO 8601 or 15m, 2h, 7d) "
+                                                         "instead of the last `lines` lines.")) -> Response:
+    """Instance output, newest last. With follow=true: a text/event-stream of new lines. The filters (the
+    same as log search) apply to the history and to the streamed lines."""
+    from slipway.observability import logsearch
+    from slipway.observability.series import service as series
+
+    query = logsearch.Query(q=q or None, level=level, release=release, instance=instance, stream=stream,
+                            since=series.parse_time(since) if since else None, limit=lines)
     with platform.sessions() as session:
         app = app_service.get(session, name)
+        versions = dict(session.execute(select(Release.id, Release.version).where(Release.app_id == app.id)).all())
         instances = [i for i in instance_service.active(session, app.id)
-                     if process_type is None or i.process_type == process_type]
+                     if (process_type is None or i.process_type == process_type)
+                     and logsearch.wanted(query, i.id, versions.get(i.release_id))]
     if process_type is not None and not instances:
         raise NotFound(f"{name} has no running {process_type} instance")
-    tail = sorted(line for i in instances
-                  for line in instance_service.runtime_of(platform, i).logs(i.id, lines))[-lines:]
+    if query.since is not None:  # matching history from the log files, stopped instances included
+        hits, _ = logsearch.search(platform, app.id, query)
+        tail = [f"{hit.ts} {hit.stream} {hit.text}" for hit in hits
+                if process_type is None or hit.process_type == process_type]
+    else:
+        tail = sorted(line for i in instances for line in instance_service.runtime_of(platform, i).logs(i.id, lines)
+                      if logsearch.line_matches(line, query))[-lines:]
     if not follow:
         return Response("\n".join(tail) + ("\n" if tail else ""), media_type="text/plain; charset=utf-8")
 
@@ -219,7 +241,8 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
         def pump(instance: Instance) -> None:
             try:
                 for line in instance_service.runtime_of(platform, instance).follow(instance.id, stop_after=3600):
-                    lines_q.put(line)
+                    if logsearch.line_matches(line, query):
+                        lines_q.put(line)
             except SlipwayError:
                 pass  # its runtime went away: that instance's stream ends
             finally:

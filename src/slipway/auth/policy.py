@@ -144,6 +144,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/apps/{name}/status-page"): AR,
     ("PATCH", "/api/v1/apps/{name}/status-page"): AW,
     ("GET", "/api/v1/apps/{name}/logs/search"): AL,
+    ("GET", "/api/v1/apps/{name}/error-rate"): AR,
     ("GET", "/metrics"): PR,
     # notifications
     ("GET", "/api/v1/notify/types"): A,
@@ -167,6 +168,15 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/apps/{name}/mute"): AR,
     ("POST", "/api/v1/apps/{name}/mute"): AW,
     ("DELETE", "/api/v1/apps/{name}/mute"): AW,
+    # alert rules and alerts (notify/alerts_api.py)
+    ("GET", "/api/v1/alert-rules"): PR,
+    ("POST", "/api/v1/alert-rules"): PA,
+    ("GET", "/api/v1/alert-rules/{rule_id}"): PR,
+    ("PATCH", "/api/v1/alert-rules/{rule_id}"): PA,
+    ("DELETE", "/api/v1/alert-rules/{rule_id}"): PA,
+    ("GET", "/api/v1/alerts"): PR,
+    ("GET", "/api/v1/alerts/{alert_id}"): PR,
+    ("POST", "/api/v1/alerts/{alert_id}/ack"): PR,  # "I'm on it", recorded with who: whoever sees alerts may say so
     # teams, projects, members, invitations, activity
     ("GET", "/api/v1/teams"): A,  # filtered to the caller's teams
     ("POST", "/api/v1/teams"): PA,

@@ -177,14 +177,33 @@ def register(app: typer.Typer) -> None:
 
     @app.command("logs")
     def logs(name: str, follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
-             lines: int = typer.Option(100, "--lines", "-n"),
+             lines: int = typer.Option(100, "--lines", "-n", help="How many lines of history (at most)."),
              process_type: str = typer.Option(None, "--type", help="Only this process type."),
+             level: str = typer.Option(None, "--level", help="Minimum level: debug, info, warn or error."),
+             since: str = typer.Option(None, "--since", help="History from this time: 15m, 1h, 2d or ISO 8601."),
+             grep: str = typer.Option(None, "--grep", help="Only lines containing this text (case-insensitive)."),
+             source: str = typer.Option(None, "--source",
+                                        help="Search another log: access (router) or deploys (not with -f)."),
              json_out: bool = JSON) -> None:
-        """Print what the app's instances wrote."""
+        """Print what the app's instances wrote; filter with --level/--since/--grep, -f to keep following."""
         client = Client()
         params: dict = {"lines": lines}  # type: ignore[type-arg]
+        filters = {k: v for k, v in (("level", level), ("q", grep), ("since", since)) if v}
         if process_type:
             params["process_type"] = process_type
+        if source and follow_:
+            raise typer.BadParameter("--source cannot be followed (-f): search it without -f")
+        if not follow_ and (filters or source):
+            found = client.get(f"/apps/{name}/logs/search", params={**filters, "limit": lines,
+                                                                    "source": source or "instances"})
+            hits = [h for h in found["lines"] if not process_type or h.get("process_type") == process_type]
+            if json_out:
+                return emit_json(hits)
+            for hit in hits:
+                where = f"deploy-{hit['deploy']}" if "deploy" in hit else hit["instance"]
+                head = " ".join(str(part) for part in (hit["ts"], where, hit.get("stream")) if part)
+                console.print(f"{head} {hit['text']}", markup=False, highlight=False)
+            return
         if not follow_:
             text = client.get(f"/apps/{name}/logs", params=params) or ""
             if json_out:
@@ -192,7 +211,7 @@ def register(app: typer.Typer) -> None:
             console.print(text, end="", markup=False, highlight=False)
             return
         try:
-            for _, data in client.events(f"/apps/{name}/logs", follow=True, **params):
+            for _, data in client.events(f"/apps/{name}/logs", follow=True, **params, **filters):
                 line = decode(data)
                 if json_out:
                     print(json.dumps(line), flush=True)
@@ -200,8 +219,6 @@ def register(app: typer.Typer) -> None:
                     console.print(line, markup=False, highlight=False)
         except KeyboardInterrupt:
             return
-        except ApiError:
-            raise
 
 
     @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

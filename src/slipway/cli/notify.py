@@ -1,4 +1,5 @@
-"""`slipway channels …`, `slipway rules …`, `slipway mute APP`, `slipway notifications`: thin API calls."""
+"""`slipway channels …`, `slipway rules …`, `slipway alerts …`, `slipway mute APP`, `slipway notifications`:
+thin API calls."""
 
 from __future__ import annotations
 
@@ -204,9 +205,125 @@ def remove_rule(rule_id: int, json_out: bool = JSON) -> None:
     console.print(f"removed rule {rule_id}")
 
 
+alerts = typer.Typer(no_args_is_help=True, help="Alerts on metrics: history, acknowledge, timeline; rules.")
+alert_rules = typer.Typer(no_args_is_help=True, help="Alert rules: metric OP threshold for duration → channels.")
+alerts.add_typer(alert_rules, name="rules")
+
+
+@alert_rules.command("add")
+def add_alert_rule(condition: list[str] = typer.Argument(..., help="METRIC OP THRESHOLD, e.g. cpu '>' 80 "
+                                                                    "(cpu %, memory MiB, restarts, response_time ms, "
+                                                                    "disk %)"),
+                   for_: str = typer.Option("0s", "--for", help="How long every sample must breach: 5m, 30s."),
+                   channel: list[str] = typer.Option(..., "--channel", help="Channel name or id (repeat)."),
+                   app_name: str = typer.Option(None, "--app", help="Only this app (default: every app)."),
+                   severity: str = typer.Option("warning", help="info, warning or critical."),
+                   escalate_to: list[str] = typer.Option([], "--escalate-to", help="Escalation channel (repeat)."),
+                   escalate_after: float = typer.Option(None, "--escalate-after", help="Minutes unacknowledged."),
+                   remind_every: float = typer.Option(None, "--remind-every", help="Minutes between reminders."),
+                   name: str = typer.Option(None, "--name"), json_out: bool = JSON) -> None:
+    """Alert when a metric crosses a threshold, e.g. `slipway alerts rules add cpu '>' 80 --for 5m --channel ops`."""
+    text = " ".join(condition).replace(">=", " >= ").replace("<=", " <= ")
+    parts = text.split() if any(o in text.split() for o in (">=", "<=")) else \
+        text.replace(">", " > ").replace("<", " < ").split()
+    if len(parts) != 3:
+        raise typer.BadParameter("expected METRIC OP THRESHOLD, e.g. cpu '>' 80")
+    body = {"metric": parts[0], "operator": parts[1], "threshold": float(parts[2]), "for": for_, "app": app_name,
+            "severity": severity, "channels": channel, "escalation_channels": escalate_to,
+            "escalation_minutes": escalate_after, "reminder_minutes": remind_every, "name": name}
+    data = Client().post("/alert-rules", json=body)
+    if json_out:
+        return emit_json(data)
+    console.print(f"alert rule {data['id']}: {data['condition']} on {data['app'] or 'every app'} → "
+                  f"{', '.join(data['channels'])}" + (f"; after {data['escalation_minutes']:g} min unacknowledged → "
+                                                      f"{', '.join(data['escalation_channels'])}"
+                                                      if data["escalation_channels"] else ""))
+
+
+@alert_rules.command("list")
+def list_alert_rules(json_out: bool = JSON) -> None:
+    """List alert rules."""
+    data = Client().get("/alert-rules")
+    if json_out:
+        return emit_json(data)
+    for row in data:
+        row["scope"] = row["app"] or "all"
+        row["to"] = ", ".join(row["channels"]) + (f" (escalate: {', '.join(row['escalation_channels'])})"
+                                                  if row["escalation_channels"] else "")
+        row["on"] = "yes" if row["enabled"] else "no"
+    table(data, [("id", "ID"), ("condition", "CONDITION"), ("scope", "APP"), ("severity", "SEVERITY"),
+                 ("to", "CHANNELS"), ("on", "ENABLED")],
+          empty="no alert rules yet: `slipway alerts rules add cpu '>' 80 --for 5m --channel NAME`")
+
+
+@alert_rules.command("enable")
+def enable_alert_rule(rule_id: int) -> None:
+    """Enable an alert rule."""
+    Client().patch(f"/alert-rules/{rule_id}", json={"enabled": True})
+    console.print(f"alert rule {rule_id} enabled")
+
+
+@alert_rules.command("disable")
+def disable_alert_rule(rule_id: int) -> None:
+    """Disable an alert rule (its open alerts resolve)."""
+    Client().patch(f"/alert-rules/{rule_id}", json={"enabled": False})
+    console.print(f"alert rule {rule_id} disabled")
+
+
+@alert_rules.command("remove")
+def remove_alert_rule(rule_id: int) -> None:
+    """Remove an alert rule and its alerts."""
+    Client().delete(f"/alert-rules/{rule_id}")
+    console.print(f"removed alert rule {rule_id}")
+
+
+@alerts.command("list")
+def list_alerts(state: str = typer.Option(None, help="firing, acknowledged, resolved or open."),
+                app_name: str = typer.Option(None, "--app"), limit: int = typer.Option(30),
+                json_out: bool = JSON) -> None:
+    """Alert history, newest first."""
+    params = {k: v for k, v in {"state": state, "app": app_name, "limit": limit}.items() if v}
+    data = Client().get("/alerts", params=params)
+    if json_out:
+        return emit_json(data)
+    for row in data:
+        row["who"] = row["app"] or row["target"]
+        row["since"] = row["started_at"][:19]
+        row["value"] = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
+        row["ack"] = row["acknowledged_by"] or ""
+    table(data, [("id", "ID"), ("state", "STATE"), ("severity", "SEVERITY"), ("who", "APP"),
+                 ("condition", "CONDITION"), ("value", "VALUE"), ("since", "SINCE"), ("ack", "ACK BY")],
+          empty="no alerts")
+
+
+@alerts.command("show")
+def show_alert(alert_id: int, json_out: bool = JSON) -> None:
+    """One alert and its timeline (each notification and where it went)."""
+    data = Client().get(f"/alerts/{alert_id}")
+    if json_out:
+        return emit_json(data)
+    console.print(f"[bold]alert {data['id']}[/bold] {data['state']}: {data['condition']} on "
+                  f"{data['app'] or data['target']} (severity {data['severity']})")
+    for entry in data["timeline"] or []:
+        where = ", ".join(f"{d['channel']}: {d['status']}" for d in entry["deliveries"])
+        console.print(f"  {entry['at'][:19]}  {entry['kind']:<13} {entry['actor']}"
+                      + (f"  value {entry['value']:.4g}" if entry["value"] is not None else "")
+                      + (f"  → {where}" if where else ""))
+
+
+@alerts.command("ack")
+def ack_alert(alert_id: int, json_out: bool = JSON) -> None:
+    """Acknowledge an alert: no reminders, no escalation; its resolution still notifies."""
+    data = Client().post(f"/alerts/{alert_id}/ack")
+    if json_out:
+        return emit_json(data)
+    console.print(f"alert {alert_id} acknowledged by {data['acknowledged_by']}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(channels, name="channels", help="Notification channels (secrets encrypted, masked).")
     app.add_typer(rules, name="rules", help="Notification rules: event → channels.")
+    app.add_typer(alerts, name="alerts", help="Alerts on metrics: rules, history, acknowledge, timeline.")
 
     @app.command("mute")
     def mute(name: str, for_: str = typer.Option(None, "--for", help="How long: 30m, 2h, 1d."),

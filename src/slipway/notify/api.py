@@ -257,3 +257,10 @@ def unmute_app(name: str, platform: PlatformDep, who: CurrentPrincipal) -> MuteO
         service.unmute(session, app, actor=who.actor)
         session.flush()
         return _mute_out(session, app)
+
+
+# ---- alert rules and alerts (notify/alerts_api.py) ---------------------------------------------
+
+from slipway.notify import alerts_api  # noqa: E402
+
+alerts_api.register(router)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from slipway.db import transaction, utcnow
 from slipway.events import Event
+from slipway.notify import alerts
 from slipway.notify import message as messages
 from slipway.notify import service
 from slipway.notify.models import Channel, Cursor, Rule, RuleChannel
@@ -64,9 +65,21 @@ def dispatch(platform: Platform, *, batch: int = 200, rounds: int = 20) -> int:
     return created
 
 
+def _alert_targets(session: Session, event: Event, cache: dict[tuple[int, str], list[int]]) -> list[int]:
+    """An alert event also goes to its alert rule's channels for the payload's route (see alerts.py)."""
+    payload = event.payload or {}
+    rule_id, route = payload.get("alert_rule_id"), payload.get("route")
+    if not event.kind.startswith("alert.") or not isinstance(rule_id, int) or not isinstance(route, str):
+        return []
+    if (rule_id, route) not in cache:
+        cache[rule_id, route] = alerts.route_channels(session, rule_id, route)
+    return cache[rule_id, route]
+
+
 def _route(session: Session, platform: Platform, todo: list[Event]) -> int:
     rules = list(session.scalars(select(Rule).where(Rule.enabled.is_(True)).order_by(Rule.id)))
-    if not rules:
+    alert_routes: dict[tuple[int, str], list[int]] = {}
+    if not rules and not any(e.kind.startswith("alert.") for e in todo):
         return 0
     targets: dict[int, list[int]] = {}
     for link in session.scalars(select(RuleChannel).where(RuleChannel.rule_id.in_([r.id for r in rules]))):
@@ -75,13 +88,15 @@ def _route(session: Session, platform: Platform, todo: list[Event]) -> int:
     mutes = service.active_mutes(session)
     created = 0
     for event in todo:
-        chosen: dict[int, int] = {}  # channel id → the first rule that sends there
+        chosen: dict[int, int | None] = {}  # channel id → the first rule that sends there (None: an alert rule)
         for rule in rules:
             # a rule applies from its creation on: events still waiting from before it are not its own
             if (rule.app_id is None or rule.app_id == event.app_id) and event.created_at >= rule.created_at \
                     and service.matches(rule.event, event.kind):
                 for channel_id in targets.get(rule.id, []):
                     chosen.setdefault(channel_id, rule.id)
+        for channel_id in _alert_targets(session, event, alert_routes):
+            chosen.setdefault(channel_id, None)
         if not chosen:
             continue
         message = messages.render(session, platform.settings, event)

@@ -1,4 +1,5 @@
-"""What notifications run in the background: a worker pool of their own, the dispatcher, crash detection.
+"""What notifications run in the background: a worker pool of their own, the dispatcher, crash detection,
+the alert evaluator.
 
 Deliveries get their own worker threads (SLIPWAY_NOTIFY_WORKERS per process) so that a slow or dead
 receiver never holds the threads deploys need, and so that concurrency towards receivers is bounded.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from slipway.jobs.scheduler import Periodic
 from slipway.jobs.worker import Handler, Worker
-from slipway.notify import crash, deliver, dispatch
+from slipway.notify import alerts, crash, deliver, dispatch
 from slipway.notify.service import DELIVER
 from slipway.platform import Platform
 
@@ -32,4 +33,5 @@ def periodic(platform: Platform, worker: Worker | None = None) -> list[Periodic]
     return [
         Periodic("notify-dispatch", settings.notify_dispatch_interval, run_dispatch),
         Periodic("notify-crash-detect", settings.notify_crash_interval, lambda: crash.detect(platform)),
+        Periodic("notify-alerts", settings.alert_interval, lambda: alerts.evaluate(platform)),
     ]

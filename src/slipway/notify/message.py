@@ -23,12 +23,12 @@ KNOWN_KINDS = (
     "deploy.rolled_back", "deploy.cancelled", "rollback.requested", "restart.requested",
     "app.crashed", "app.recovered", "instance.oom", "app.created", "app.deleted", "env.set", "env.unset",
     "health.down", "health.recovered", "incident.opened", "incident.resolved",
-    "alert.fired", "alert.resolved", "notify.test",
+    "alert.fired", "alert.resolved", "alert.reminder", "alert.escalated", "alert.acknowledged", "notify.test",
 )
 
 SEVERITY = {"failed": "error", "crashed": "error", "down": "error", "opened": "error", "fired": "error", "oom": "error",
             "rolled_back": "warning", "cancelled": "warning", "succeeded": "success", "recovered": "success",
-            "resolved": "success"}
+            "resolved": "success", "escalated": "error", "reminder": "warning"}
 
 
 def severity_of(kind: str) -> str:
@@ -120,6 +120,19 @@ def _generic(m: Message, p: dict[str, Any], verb: str) -> tuple[str, str]:
     return title, str(text)[:2000]
 
 
+def _alert(m: Message, p: dict[str, Any]) -> tuple[str, str]:
+    verb = m.kind.rpartition(".")[2]
+    if verb in ("fired", "reminder", "escalated"):  # the rule's severity, not the verb's
+        m.severity = {"critical": "error", "warning": "warning"}.get(str(p.get("severity")), "info")
+    value, unit = p.get("value"), str(p.get("unit") or "")
+    shown = "no data" if not isinstance(value, int | float) else f"{value:.4g}{unit if unit == '%' else ' ' + unit}"
+    what = {"fired": "firing", "reminder": "still firing", "escalated": "unacknowledged, escalated",
+            "resolved": "resolved", "acknowledged": "acknowledged"}.get(verb, verb)
+    title = f"{_who(m)}: [{p.get('severity', 'alert')}] {p.get('condition', p.get('rule', 'alert'))} — {what}"
+    text = f"Alert #{p.get('alert_id')} ({p.get('rule')}) {what}; {p.get('metric')} is now {shown}."
+    return title, text
+
+
 TITLES: dict[str, Callable[[Message, dict[str, Any]], tuple[str, str]]] = {
-    "deploy.*": _deploy, "app.crashed": _crashed, "app.recovered": _recovered,
+    "deploy.*": _deploy, "app.crashed": _crashed, "app.recovered": _recovered, "alert.*": _alert,
 }

@@ -148,3 +148,105 @@ class MuteOut(BaseModel):
     until: dt.datetime | None = None
     reason: str = ""
     actor: str | None = None
+
+
+# ---- alerts ------------------------------------------------------------------------------------
+
+
+def _seconds(value: str | float | int | None) -> float | None:
+    if value is None or isinstance(value, int | float):
+        return None if value is None else float(value)
+    return parse_duration(value).total_seconds()
+
+
+class AlertRuleIn(BaseModel):
+    metric: str = Field(description="cpu (% of one core), memory (MiB), restarts (increase over the window), "
+                                    "response_time (ms, health checks), disk (% used, host).")
+    operator: str = Field(">", description="> >= < <=")
+    threshold: float
+    duration: str | float = Field(0, alias="for", description="How long every sample must breach: 5m, 30s, "
+                                                              "or seconds. 0: the newest sample.")
+    app: str | None = Field(None, description="One app; omitted: every app (disk: the host).")
+    severity: str = "warning"
+    channels: list[int | str] = Field(min_length=1, description="Channel ids or names.")
+    escalation_channels: list[int | str] = Field(default_factory=list)
+    escalation_minutes: float | None = Field(None, gt=0, description="Unacknowledged this long → escalate.")
+    reminder_minutes: float | None = Field(None, gt=0, description="Re-notify a firing alert this often.")
+    name: str | None = None
+    enabled: bool = True
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def seconds(self) -> float:
+        return _seconds(self.duration) or 0.0
+
+
+class AlertRuleUpdate(BaseModel):
+    metric: str | None = None
+    operator: str | None = None
+    threshold: float | None = None
+    duration: str | float | None = Field(None, alias="for")
+    app: str | None = None
+    all_apps: bool = False
+    severity: str | None = None
+    channels: list[int | str] | None = None
+    escalation_channels: list[int | str] | None = None
+    escalation_minutes: float | None = Field(None, gt=0)
+    reminder_minutes: float | None = Field(None, gt=0)
+    name: str | None = None
+    enabled: bool | None = None
+
+    model_config = {"populate_by_name": True}
+
+
+class AlertRuleOut(BaseModel):
+    id: int
+    name: str
+    condition: str
+    metric: str
+    operator: str
+    threshold: float
+    duration: float
+    app: str | None
+    severity: str
+    channels: list[str]
+    escalation_channels: list[str]
+    escalation_minutes: float | None
+    reminder_minutes: float | None
+    enabled: bool
+    created_at: dt.datetime
+
+
+class AlertDeliveryOut(BaseModel):
+    channel: str | None
+    status: str
+    attempts: int
+    error: str | None
+
+
+class AlertEventOut(BaseModel):
+    kind: str  # fired | reminder | escalated | acknowledged | resolved
+    at: dt.datetime
+    actor: str
+    value: float | None
+    event_id: int | None
+    deliveries: list[AlertDeliveryOut] = Field(default_factory=list)
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule_id: int
+    rule: str
+    condition: str
+    severity: str
+    app: str | None
+    target: str
+    state: str  # firing | acknowledged | resolved
+    started_at: dt.datetime
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+    escalated_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    last_value: float | None
+    timeline: list[AlertEventOut] | None = None

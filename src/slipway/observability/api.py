@@ -5,6 +5,7 @@ only the status page (status.py) is public.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -326,11 +327,13 @@ def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
                 until: str | None = Query(None),
                 release: int | None = Query(None, ge=1), instance: str | None = Query(None, max_length=128),
                 stream: Literal["stdout", "stderr"] | None = Query(None),
-                source: Literal["instances", "deploys"] = Query("instances"),
+                source: Literal["instances", "deploys", "access"] = Query(
+                    "instances", description="access: the router's access log of the app (method, uri, status, "
+                                             "duration; 5xx are errors, 4xx warnings)."),
                 limit: int = Query(500, ge=1, le=10000),
                 format: Literal["json", "text"] = Query("json",
                                                         description="text: every match streamed (an export).")) -> Any:
-    """Search the app's instance logs (or its deploy logs), newest last."""
+    """Search the app's instance logs (or its deploy logs, or its router access log), newest last."""
     query = logsearch.Query(q=q or None, level=level, since=series.parse_time(since) if since else None,
                             until=series.parse_time(until) if until else None, release=release,
                             instance=instance, stream=stream, limit=limit)
@@ -344,6 +347,14 @@ def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
                 return Response("".join(f"{line['ts']} deploy-{line['deploy']} {line['text']}\n" for line in lines),
                                 media_type="text/plain; charset=utf-8")
             return {"lines": lines, "truncated": len(lines) >= limit}
+    if source == "access":
+        home = platform.settings.home
+        if format == "text":
+            return StreamingResponse((hit.as_text() + "\n" for hit in logsearch.scan_access(home, name, query)),
+                                     media_type="text/plain; charset=utf-8",
+                                     headers={"Content-Disposition": f'attachment; filename="{name}-access.txt"'})
+        hits, truncated = logsearch.search_access(home, name, query)
+        return {"lines": [hit.__dict__ for hit in hits], "truncated": truncated}
     if format == "text":
         def export() -> Iterator[str]:
             for hit in logsearch.stream(platform, app.id, query):
@@ -353,6 +364,20 @@ def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
                                  headers={"Content-Disposition": f'attachment; filename="{name}-logs.txt"'})
     hits, truncated = logsearch.search(platform, app.id, query)
     return {"lines": [hit.__dict__ for hit in hits], "truncated": truncated}
+
+
+@router.get("/apps/{name}/error-rate")
+def app_error_rate(name: str, platform: PlatformDep, _: CurrentPrincipal,
+                   range_: str | None = Query(None, alias="range", description="1h (default), 6h or 24h.")
+                   ) -> dict[str, Any]:
+    """Per minute, from the router's access log: requests, 5xx responses and their share (error_rate)."""
+    hours = {"1h": 1, "6h": 6, "24h": 24}.get(range_ or "1h")
+    if hours is None:
+        raise Invalid("range must be 1h, 6h or 24h")
+    with platform.sessions() as session:
+        app_service.get(session, name)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+    return {"points": logsearch.error_rate(platform.settings.home, name, since)}
 
 
 def mount(app: FastAPI, settings: Settings) -> None:

@@ -188,3 +188,114 @@ def search_deploy_logs(session: Session, app_id: int, query: Query) -> list[dict
     if minimum:
         out = [o for o in out if LEVELS.get(str(o["level"] or ""), 0) >= minimum]
     return out[-query.limit:]
+
+
+# ---- live tail filters ------------------------------------------------------------------------------------
+
+
+def line_matches(line: str, query: Query) -> bool:
+    """Whether one runtime line (`<ts> <stream> <text>`, as logs()/follow() give them) passes the query's
+    stream, text and level filters (the same rules as search; release/instance are chosen per instance)."""
+    match = LINE.match(line.rstrip("\n"))
+    if match is None:
+        return not (query.stream or query.q or query.level)
+    _, stream_, text = match.groups()
+    if query.stream and stream_ != query.stream:
+        return False
+    if query.q and query.q.lower() not in text.lower():
+        return False
+    minimum = LEVELS.get(query.level or "", 0)
+    return not minimum or LEVELS.get(parse_level(text) or "", 0) >= minimum
+
+
+def wanted(query: Query, instance_id: str, release: int | None) -> bool:
+    return (query.instance is None or query.instance == instance_id) and (
+        query.release is None or query.release == release)
+
+
+# ---- router access logs (Caddy JSON lines, one file per app) -----------------------------------------------
+
+
+def access_dir(home: Path) -> Path:
+    return home / "caddy" / "access"
+
+
+def access_files(home: Path, app_name: str) -> list[Path]:
+    """<app>-<time>.log rolled files (Caddy's lumberjack names, oldest first), then <app>.log."""
+    directory = access_dir(home)
+    pattern = re.compile(re.escape(app_name) + r"-\d{4}-\d\d-\d\dT[\d.-]+\.log(\.gz)?$")
+    rolled = sorted(p for p in directory.glob(f"{app_name}-*.log") if pattern.match(p.name)) \
+        if directory.is_dir() else []
+    return [*rolled, directory / f"{app_name}.log"]
+
+
+def parse_access(raw: str) -> Hit | None:
+    """One Caddy access log entry as a Hit: `METHOD uri status duration`, level error for 5xx, warn for 4xx."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or "status" not in entry:
+        return None
+    ts = entry.get("ts")
+    if isinstance(ts, (int, float)):
+        stamp = _stamp(dt.datetime.fromtimestamp(ts, dt.UTC))
+    elif isinstance(ts, str):
+        try:
+            stamp = _stamp(dt.datetime.fromisoformat(ts.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    else:
+        return None
+    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    status = int(entry.get("status") or 0)
+    duration = float(entry.get("duration") or 0.0)
+    level = "error" if status >= 500 else "warn" if status >= 400 else "info"
+    text = f"{request.get('method', '-')} {request.get('uri', '-')} {status} {duration * 1000:.1f}ms"
+    return Hit(str(stamp), "access", level, text, "router", None, "web")
+
+
+def scan_access(home: Path, app_name: str, query: Query) -> Iterator[Hit]:
+    since, until = _stamp(query.since), _stamp(query.until)
+    needle = query.q.lower() if query.q else None
+    minimum = LEVELS.get(query.level or "", 0)
+    epoch_since = query.since.timestamp() if query.since else None
+    for path in access_files(home, app_name):
+        try:
+            if epoch_since is not None and os.stat(path).st_mtime < epoch_since:
+                continue
+            fh = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            continue
+        with fh:
+            for raw in fh:
+                hit = parse_access(raw)
+                if hit is None or (since is not None and hit.ts < since):
+                    continue
+                if until is not None and hit.ts > until:
+                    return
+                if needle is not None and needle not in hit.text.lower():
+                    continue
+                if minimum and LEVELS.get(hit.level or "", 0) < minimum:
+                    continue
+                yield hit
+
+
+def search_access(home: Path, app_name: str, query: Query) -> tuple[list[Hit], bool]:
+    newest: deque[Hit] = deque(maxlen=query.limit)
+    total = 0
+    for hit in scan_access(home, app_name, query):
+        newest.append(hit)
+        total += 1
+    return list(newest), total > query.limit
+
+
+def error_rate(home: Path, app_name: str, since: dt.datetime) -> list[dict[str, object]]:
+    """Per minute since `since`: requests, 5xx count and their share, from the app's access log."""
+    buckets: dict[str, list[int]] = {}
+    for hit in scan_access(home, app_name, Query(since=since)):
+        counts = buckets.setdefault(hit.ts[:16] + ":00Z", [0, 0])
+        counts[0] += 1
+        counts[1] += hit.level == "error"
+    return [{"ts": minute, "requests": total, "errors": errors, "error_rate": errors / total}
+            for minute, (total, errors) in sorted(buckets.items())]

@@ -19,7 +19,7 @@ from sqlalchemy import delete
 
 from slipway.db import transaction, utcnow
 from slipway.jobs.scheduler import Periodic
-from slipway.observability import checks, rollup
+from slipway.observability import checks, logretention, rollup
 from slipway.observability.collector import Collector
 from slipway.observability.models import Check, CheckResult
 from slipway.platform import Platform
@@ -101,6 +101,7 @@ class ObservabilityTasks:
             Periodic("metrics-collect", settings.metrics_interval, self.collector.tick),
             Periodic("metrics-rollup", 30.0, lambda: rollup.roll_up(self.platform)),
             Periodic("metrics-retention", 600.0, self._retention),
+            Periodic("log-retention", 600.0, lambda: logretention.enforce(self.platform)),
             Periodic("health-checks", 1.0, self.health.tick),
         ]
 

@@ -47,8 +47,16 @@ def render(
     stream_close_delay: str = STREAM_CLOSE_DELAY,
     try_duration: str = TRY_DURATION,
     try_interval: str = TRY_INTERVAL,
+    access_log_dir: str | None = None,
+    access_roll_size_mb: int = 10,
+    access_roll_keep: int = 5,
+    access_roll_keep_days: int = 7,
 ) -> dict[str, Any]:
-    """The complete Caddy config serving `table` on `bind_host:http_port` ("" = every interface)."""
+    """The complete Caddy config serving `table` on `bind_host:http_port` ("" = every interface).
+
+    With `access_log_dir`, every app's requests are logged (Caddy JSON access entries) to
+    `<access_log_dir>/<app>.log`, rolled by Caddy at `access_roll_size_mb`, keeping `access_roll_keep` files
+    for at most `access_roll_keep_days`."""
     routes = [_route(r, stream_close_delay, try_duration, try_interval) for r in _ordered(table.routes)]
     # Without a catch-all Caddy answers an unknown host with an empty 200, which looks like a working app.
     routes.append({"handle": [_static_response(404, NOT_FOUND_BODY)], "terminal": True})
@@ -59,10 +67,10 @@ def render(
         # :http_port to :https_port. TLS (ACME, internal CA for local names) is a later step: it will add a
         # second server on :https_port and enable this again.
         "automatic_https": {"disable": True},
-        # Hook for per-route access logs: "logs": {"logger_names": {host: logger}} plus a "logging" section
-        # at the top level, once observability wants them.
     }
-    return {
+    logging = _access_logs(table, access_log_dir, access_roll_size_mb, access_roll_keep, access_roll_keep_days,
+                           server)
+    config: dict[str, Any] = {
         "admin": {
             # The admin listener must be the same in every config we load, or Caddy restarts it mid-request.
             "listen": admin,
@@ -83,6 +91,40 @@ def render(
             "pki": {"certificate_authorities": {"local": {"install_trust": False}}},
         },
     }
+    if logging:
+        config["logging"] = logging
+    return config
+
+
+def access_logger(app: str) -> str:
+    return f"slipway_access_{app}"
+
+
+def _access_logs(table: RouteTable, directory: str | None, roll_size_mb: int, roll_keep: int, keep_days: int,
+                 server: dict[str, Any]) -> dict[str, Any] | None:
+    """Per-app access logs: the server maps each app host to a logger (`logs.logger_names`), and one log per
+    app writes `http.log.access.<logger>` to its own rolled file. Hosts of no app (the control plane) are
+    not logged; the default log (Caddy's stderr) excludes the access loggers."""
+    if directory is None:
+        return None
+    hosts: dict[str, str] = {}
+    for route in _ordered(table.routes):
+        if route.app and route.host.lower() not in hosts:
+            hosts[route.host.lower()] = route.app
+    if not hosts:
+        return None
+    server["logs"] = {"logger_names": {host: [access_logger(app)] for host, app in hosts.items()},
+                      "skip_unmapped_hosts": True}
+    apps = sorted(set(hosts.values()))
+    logs: dict[str, Any] = {"default": {"exclude": [f"http.log.access.{access_logger(a)}" for a in apps]}}
+    for app in apps:
+        logs[access_logger(app)] = {
+            "writer": {"output": "file", "filename": f"{directory.rstrip('/')}/{app}.log",
+                       "roll_size_mb": roll_size_mb, "roll_keep": roll_keep, "roll_keep_days": keep_days},
+            "encoder": {"format": "json"},
+            "include": [f"http.log.access.{access_logger(app)}"],
+        }
+    return {"logs": logs}
 
 
 def _ordered(routes: list[Route]) -> list[Route]:

@@ -113,3 +113,24 @@ def test_render_is_deterministic_and_json() -> None:
     b = Route("b.localhost", static_root="/srv")
     one = json.dumps(_render(a, b), sort_keys=True)
     assert one == json.dumps(_render(b, a), sort_keys=True)
+
+
+def test_access_logs_per_app_go_to_rolled_files_and_skip_other_hosts() -> None:
+    table = RouteTable([Route(host="slipway.test", upstreams=(Upstream("127.0.0.1:9000"),)),
+                        Route(host="Hello.test", app="hello"), Route(host="hello.test", path_prefix="/api", app="hello"),
+                        Route(host="pr-1.shop.test", app="shop--pr-1")])
+    plain = render(table, http_port=8080, https_port=8443)
+    assert "logging" not in plain and "logs" not in _server(plain)
+    config = render(table, http_port=8080, https_port=8443, access_log_dir="/var/slipway/caddy/access/",
+                    access_roll_size_mb=5, access_roll_keep=3, access_roll_keep_days=7)
+    assert _server(config)["logs"] == {
+        "logger_names": {"hello.test": ["slipway_access_hello"], "pr-1.shop.test": ["slipway_access_shop--pr-1"]},
+        "skip_unmapped_hosts": True}
+    logs = config["logging"]["logs"]
+    assert logs["default"] == {"exclude": ["http.log.access.slipway_access_hello",
+                                           "http.log.access.slipway_access_shop--pr-1"]}
+    assert logs["slipway_access_hello"] == {
+        "writer": {"output": "file", "filename": "/var/slipway/caddy/access/hello.log", "roll_size_mb": 5,
+                   "roll_keep": 3, "roll_keep_days": 7},
+        "encoder": {"format": "json"}, "include": ["http.log.access.slipway_access_hello"]}
+    json.dumps(config)
