@@ -129,7 +129,7 @@ def main() -> int:
                 time.sleep(args.interval * (0.3 + 0.5 * i / max(args.rounds - 1, 1)))  # vary the phase
                 broke = time.time()
                 flag.touch()
-                at, body = wait_until(lambda: receiver.first("health.down", broke), timeout=bound * 3, every=0.01)
+                at, body = wait_until(lambda t=broke: receiver.first("health.down", t), timeout=bound * 3, every=0.01)
                 down.append(at - broke)
                 event_at = dt.datetime.fromisoformat(body["created_at"]).timestamp()
                 down_event.append(at - event_at)
@@ -137,7 +137,7 @@ def main() -> int:
                       f"(event → receiver {at - event_at:.3f} s)", flush=True)
                 fixed = time.time()
                 flag.unlink()
-                at, _ = wait_until(lambda: receiver.first("health.recovered", fixed), timeout=bound * 3, every=0.01)
+                at, _ = wait_until(lambda t=fixed: receiver.first("health.recovered", t), timeout=bound * 3, every=0.01)
                 up.append(at - fixed)
                 print(f"round {i + 1}: health.recovered {at - fixed:.2f} s after the fix", flush=True)
     finally:

@@ -206,13 +206,15 @@ def _samples(session: Session, rule: AlertRule, target: str, since: dt.datetime,
         app_id = int(target.split(":")[1])
         rows = session.execute(
             select(CheckResult.ts, CheckResult.response_ms).join(Check, Check.id == CheckResult.check_id)
-            .where(Check.app_id == app_id, CheckResult.ts >= since, CheckResult.ts <= until, CheckResult.response_ms.is_not(None))
+            .where(Check.app_id == app_id, CheckResult.ts >= since, CheckResult.ts <= until,
+                   CheckResult.response_ms.is_not(None))
             .order_by(CheckResult.ts)).all()
         return [(ts, float(v)) for ts, v in rows]
     if rule.metric == "disk":
         rows = session.execute(
             select(metric_raw.c.ts, metric_raw.c.disk_used, metric_raw.c.disk_total)
-            .where(metric_raw.c.scope == "host", metric_raw.c.ts >= since, metric_raw.c.ts <= until).order_by(metric_raw.c.ts)).all()
+            .where(metric_raw.c.scope == "host", metric_raw.c.ts >= since, metric_raw.c.ts <= until)
+            .order_by(metric_raw.c.ts)).all()
         return [(ts, 100.0 * used / total) for ts, used, total in rows if used is not None and total]
     column = {"cpu": metric_raw.c.cpu, "memory": metric_raw.c.mem, "restarts": metric_raw.c.restarts}[rule.metric]
     rows = session.execute(
@@ -330,18 +332,17 @@ def _step(platform: Platform, rule_id: int, target: str, app_id: int | None, *, 
             return done
         if rule.escalation_minutes and alert.escalated_at is None \
                 and now - alert.started_at >= dt.timedelta(minutes=rule.escalation_minutes):
-            won = session.execute(update(Alert).where(Alert.id == alert.id, Alert.state == "firing",
-                                                      Alert.escalated_at.is_(None))
-                                  .values(escalated_at=now).execution_options(synchronize_session=False)).rowcount
+            won = session.execute(
+                update(Alert).where(Alert.id == alert.id, Alert.state == "firing", Alert.escalated_at.is_(None))
+                .values(escalated_at=now).execution_options(synchronize_session=False)).rowcount
             if won:
                 _emit(session, alert, rule, "alert.escalated", "escalation", now=now)
                 done.append("escalated")
         if rule.reminder_minutes and alert.last_notified_at is not None \
                 and now - alert.last_notified_at >= dt.timedelta(minutes=rule.reminder_minutes):
-            won = session.execute(update(Alert).where(Alert.id == alert.id,
-                                                      Alert.last_notified_at == alert.last_notified_at)
-                                  .values(last_notified_at=now).execution_options(synchronize_session=False)
-                                  ).rowcount
+            won = session.execute(
+                update(Alert).where(Alert.id == alert.id, Alert.last_notified_at == alert.last_notified_at)
+                .values(last_notified_at=now).execution_options(synchronize_session=False)).rowcount
             if won:
                 _emit(session, alert, rule, "alert.reminder", "channels", now=now)
                 done.append("reminded")

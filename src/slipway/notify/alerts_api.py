@@ -23,7 +23,6 @@ from slipway.notify.schemas import (
 from slipway.web.deps import CurrentPrincipal, PlatformDep
 
 
-
 def _app_name(session: Session, app_id: int | None) -> str | None:
     app = session.get(App, app_id) if app_id else None
     return app.name if app else None
@@ -122,11 +121,12 @@ def acknowledge(alert_id: int, platform: PlatformDep, who: CurrentPrincipal) -> 
 
 def register(router: APIRouter) -> None:
     """Add these routes to notify/api.py's /api/v1 router (one router: the authorization gate sees them)."""
-    router.add_api_route("/alert-rules", list_rules, methods=["GET"], response_model=list[AlertRuleOut], tags=["alerts"])
-    router.add_api_route("/alert-rules", create_rule, methods=["POST"], response_model=AlertRuleOut, status_code=201, tags=["alerts"])
-    router.add_api_route("/alert-rules/{rule_id}", show_rule, methods=["GET"], response_model=AlertRuleOut, tags=["alerts"])
-    router.add_api_route("/alert-rules/{rule_id}", update_rule, methods=["PATCH"], response_model=AlertRuleOut, tags=["alerts"])
-    router.add_api_route("/alert-rules/{rule_id}", delete_rule, methods=["DELETE"], status_code=204, tags=["alerts"])
-    router.add_api_route("/alerts", list_alerts, methods=["GET"], response_model=list[AlertOut], tags=["alerts"])
-    router.add_api_route("/alerts/{alert_id}", show_alert, methods=["GET"], response_model=AlertOut, tags=["alerts"])
-    router.add_api_route("/alerts/{alert_id}/ack", acknowledge, methods=["POST"], response_model=AlertOut, tags=["alerts"])
+    add = router.add_api_route
+    add("/alert-rules", list_rules, methods=["GET"], response_model=list[AlertRuleOut])
+    add("/alert-rules", create_rule, methods=["POST"], response_model=AlertRuleOut, status_code=201)
+    add("/alert-rules/{rule_id}", show_rule, methods=["GET"], response_model=AlertRuleOut)
+    add("/alert-rules/{rule_id}", update_rule, methods=["PATCH"], response_model=AlertRuleOut)
+    add("/alert-rules/{rule_id}", delete_rule, methods=["DELETE"], status_code=204)
+    add("/alerts", list_alerts, methods=["GET"], response_model=list[AlertOut])
+    add("/alerts/{alert_id}", show_alert, methods=["GET"], response_model=AlertOut)
+    add("/alerts/{alert_id}/ack", acknowledge, methods=["POST"], response_model=AlertOut)

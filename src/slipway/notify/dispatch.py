@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from slipway.db import transaction, utcnow
 from slipway.events import Event
-from slipway.notify import alerts
+from slipway.notify import alerts, service
 from slipway.notify import message as messages
-from slipway.notify import service
 from slipway.notify.models import Channel, Cursor, Rule, RuleChannel
 from slipway.platform import Platform
 

@@ -41,7 +41,8 @@ def test_access_search_reads_rolled_files_oldest_first_and_counts_errors(tmp_pat
     directory = tmp_path / "caddy" / "access"
     directory.mkdir(parents=True)
     base = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0).timestamp() - 120
-    (directory / "hello-2024-05-01T12-00-00.000.log").write_text(_entry(base, 500) + "\n" + _entry(base + 1, 200) + "\n")
+    rolled = directory / "hello-2024-05-01T12-00-00.000.log"
+    rolled.write_text(_entry(base, 500) + "\n" + _entry(base + 1, 200) + "\n")
     (directory / "hello.log").write_text(_entry(base + 61, 200) + "\n" + _entry(base + 62, 404) + "\n")
     (directory / "hello-world.log").write_text(_entry(base, 500) + "\n")  # another app
     assert [p.name for p in access_files(tmp_path, "hello")] == ["hello-2024-05-01T12-00-00.000.log", "hello.log"]

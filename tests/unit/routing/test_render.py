@@ -117,7 +117,8 @@ def test_render_is_deterministic_and_json() -> None:
 
 def test_access_logs_per_app_go_to_rolled_files_and_skip_other_hosts() -> None:
     table = RouteTable([Route(host="slipway.test", upstreams=(Upstream("127.0.0.1:9000"),)),
-                        Route(host="Hello.test", app="hello"), Route(host="hello.test", path_prefix="/api", app="hello"),
+                        Route(host="Hello.test", app="hello"),
+                        Route(host="hello.test", path_prefix="/api", app="hello"),
                         Route(host="pr-1.shop.test", app="shop--pr-1")])
     plain = render(table, http_port=8080, https_port=8443)
     assert "logging" not in plain and "logs" not in _server(plain)
