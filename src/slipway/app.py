@@ -43,12 +43,12 @@ class BodyLimit:
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None,
-               background: bool = True) -> FastAPI:
+               background: bool = True, run_migrations: bool = True) -> FastAPI:
     settings = settings or (platform.settings if platform else Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        plat = platform or build_platform(settings)
+        plat = platform or build_platform(settings, run_migrations=run_migrations)
         app.state.platform = plat
         loops = Background(plat) if background else None
         if loops:

@@ -109,3 +109,17 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")  # every branch: features add their own revisions
+
+
+def migrate_in_subprocess(url: str) -> None:
+    """Migrate from a short-lived child process, so a long-running server never loads Alembic (~10 MB)."""
+    import os
+    import sys
+
+    from slipway.proc import run
+
+    # the URL may hold a password: pass it in the environment, not on a command line others can read
+    code = "import os; from slipway.db import make_engine, migrate; migrate(make_engine(os.environ['_SLIPWAY_DB']))"
+    result = run([sys.executable, "-c", code], env={**os.environ, "_SLIPWAY_DB": url}, timeout=600)
+    if not result.ok:
+        raise RuntimeError("database migration failed:\n" + "\n".join(result.tail))

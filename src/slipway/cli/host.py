@@ -23,12 +23,15 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from slipway.app import create_app
+        from slipway.db import migrate_in_subprocess
 
         settings = Settings()
         _logging(settings)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        migrate_in_subprocess(settings.db_url)
         typer.echo(f"Slipway on http://{settings.listen} · apps at http://<app>.{settings.base_domain}:"
                    f"{settings.http_port} · state in {settings.home}")
-        uvicorn.run(create_app(settings), host=settings.listen_host, port=settings.listen_port,
+        uvicorn.run(create_app(settings, run_migrations=False), host=settings.listen_host, port=settings.listen_port,
                     log_level=settings.log_level.lower(), access_log=False,
                     # the router (Caddy, on loopback) forwards the client address; trust it from there only
                     proxy_headers=True, forwarded_allow_ips="127.0.0.1")
@@ -36,12 +39,15 @@ def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker() -> None:
         """Run job workers only (scale mode: several of these beside `slipway server`, on PostgreSQL)."""
+        from slipway.db import migrate_in_subprocess
         from slipway.platform import build_platform
         from slipway.server import Background
 
         settings = Settings()
         _logging(settings)
-        platform = build_platform(settings)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        migrate_in_subprocess(settings.db_url)
+        platform = build_platform(settings, run_migrations=False)
         background = Background(platform, workers=max(1, settings.workers), router=False)
         background.start()
         done = threading.Event()

@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 from slipway import events
 from slipway.apps import service as app_service
 from slipway.apps.models import App
-from slipway.builds import docker as docker_build
 from slipway.builds import service as build_service
 from slipway.builds.base import BuildContext
 from slipway.db import transaction, utcnow
@@ -35,6 +34,13 @@ from slipway.proc import run as run_process
 from slipway.routing import service as routing
 
 CRASHED = gate.CRASHED
+
+
+def _docker_build():  # type: ignore[no-untyped-def]
+    """Imported on first use: the docker SDK costs ~8 MB of memory that a host without docker never needs."""
+    from slipway.builds import docker
+
+    return docker
 
 
 def handle(ctx: JobContext) -> None:
@@ -174,11 +180,11 @@ class DeployRun:
     def _run_docker_deploy(self, app: App) -> str | None:
         """Dockerfile → image `slipway/<app>:<version>`, or a prebuilt image (`--image`): no buildpacks."""
         runtime = self.platform.runtime_for("docker")
-        assert isinstance(runtime, docker_build.DockerRuntime)
-        port = int((app.docker_build or {}).get("port") or docker_build.DEFAULT_PORT)
+        assert isinstance(runtime, _docker_build().DockerRuntime)
+        port = int((app.docker_build or {}).get("port") or _docker_build().DEFAULT_PORT)
         if app.image:
             self._step("build", f"Using the prebuilt image {app.image}")
-            built = docker_build.prebuilt(runtime, app.image, port=port, log=self.log)
+            built = _docker_build().prebuilt(runtime, app.image, port=port, log=self.log)
             commit = ""
         else:
             self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
@@ -192,7 +198,7 @@ class DeployRun:
                 git_service.fetch(url=app.git_url, commit=commit, dest=source, log=self.log)
                 self._step("build", f"Building {commit[:12]} from its Dockerfile")
                 self.log.redact(list(env.values()))  # nothing of the app's env may reach the log
-                built = docker_build.build(runtime, source, tag=f"slipway/{app.name}:build-{self.deploy_id}",
+                built = _docker_build().build(runtime, source, tag=f"slipway/{app.name}:build-{self.deploy_id}",
                                            overrides=app.docker_build or {}, env=env, log=self.log,
                                            timeout=self.settings.docker_build_timeout)
             finally:
@@ -201,8 +207,8 @@ class DeployRun:
             version = deploy_service.next_version(session, app.id)  # we hold the app's deploy lock
         artifact = app.image or ""
         if built.kind == "dockerfile":
-            artifact = docker_build.tag(runtime, built.image_id, f"slipway/{app.name}", str(version))
-            docker_build.untag(runtime, f"slipway/{app.name}:build-{self.deploy_id}")
+            artifact = _docker_build().tag(runtime, built.image_id, f"slipway/{app.name}", str(version))
+            _docker_build().untag(runtime, f"slipway/{app.name}:build-{self.deploy_id}")
         self.log(f"image {artifact} ({built.image_id[:19]}); processes: "
                  + ", ".join(f"{k}: {v or '(image CMD)'}" for k, v in built.config["processes"].items()))
         release = self._new_release(kind="build", commit=commit, build_kind=built.kind, artifact_path=artifact,
@@ -213,8 +219,8 @@ class DeployRun:
     def _artifact_exists(self, release: Release) -> bool:
         if release.config.get("runtime") == "docker":
             runtime = self.platform.runtime_for("docker")
-            assert isinstance(runtime, docker_build.DockerRuntime)
-            return docker_build.image_exists(runtime, release.config.get("image_id") or release.artifact_path)
+            assert isinstance(runtime, _docker_build().DockerRuntime)
+            return _docker_build().image_exists(runtime, release.config.get("image_id") or release.artifact_path)
         return Path(release.artifact_path).exists()
 
     def _run_rollback(self) -> str | None:
@@ -454,9 +460,9 @@ class DeployRun:
             shutil.rmtree(path, ignore_errors=True)
         if images:
             runtime = self.platform.runtime_for("docker")
-            assert isinstance(runtime, docker_build.DockerRuntime)
+            assert isinstance(runtime, _docker_build().DockerRuntime)
             for ref in sorted(images):
-                if not docker_build.untag(runtime, ref):
+                if not _docker_build().untag(runtime, ref):
                     self.log(f"could not remove the image {ref} (still in use?): it stays")
         if doomed:
             self.log(f"pruned {len(doomed)} old release(s)")
