@@ -152,7 +152,8 @@ def handle_pull(session: Session, platform: Platform, *, parent: App, provider: 
     if parent.environment == "preview":
         return Outcome("ignored", "this webhook belongs to a preview")
     config = get_config(session, parent)
-    if not config.enabled:
+    # closing still tears down a preview made while previews were on: turning them off stops new ones only
+    if not config.enabled and pull.action != "close":
         return Outcome("ignored", f"previews are turned off for {parent.name}")
     session.execute(select(App.id).where(App.id == parent.id).with_for_update())  # one PR event at a time
     preview = session.scalar(select(Preview).where(Preview.parent_app_id == parent.id,

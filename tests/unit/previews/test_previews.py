@@ -202,3 +202,15 @@ def test_push_statuses_follow_the_deploy_and_the_preview_comment_is_edited_not_r
     assert len(creates) == 1 and edits and "pr-9.hello" in edits[-1].body["body"]
     assert "Deployed" in edits[-1].body["body"]
     assert push["status"] == "queued"
+
+
+def test_turning_previews_off_stops_new_ones_but_closing_still_tears_down(hooked: Hooked) -> None:
+    hooked.send("github", github_pull("opened", 5, SHA), event="pull_request", delivery="on")
+    off = hooked.client.patch("/api/v1/apps/hello/preview-settings", json={"enabled": False})
+    assert off.status_code == 200, off.text
+    refused = hooked.send("github", github_pull("opened", 6, SHA2), event="pull_request", delivery="new")
+    assert refused.json()["status"] == "ignored"
+    closed = hooked.send("github", github_pull("closed", 5, SHA), event="pull_request", delivery="close")
+    assert closed.json()["status"] == "teardown"
+    run_side_jobs(hooked.platform)
+    assert hooked.client.get("/api/v1/apps/hello/previews").json() == []
