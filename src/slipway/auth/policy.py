@@ -238,6 +238,13 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/notifications/rules/{rule_id}/toggle"): PA,
     ("POST", "/notifications/mutes"): PA,
     ("POST", "/notifications/mutes/{app}/delete"): AW,
+    # dashboard: metric alerts (web/alerts_pages.py), as the alerts API
+    ("GET", "/alerts"): PR,
+    ("GET", "/alerts/{alert_id}"): PR,
+    ("POST", "/alerts/{alert_id}/ack"): PR,  # like POST /api/v1/alerts/{alert_id}/ack
+    ("POST", "/alerts/rules"): PA,
+    ("POST", "/alerts/rules/{rule_id}/toggle"): PA,
+    ("POST", "/alerts/rules/{rule_id}/delete"): PA,
     # dashboard: webhooks (web/hooks_pages.py)
     ("GET", "/apps/{name}/webhooks"): AR,
     ("POST", "/apps/{name}/webhooks/reveal"): AX,
