@@ -203,7 +203,9 @@ def test_observe_notify_and_webhook_pages(dashboard: Dashboard, page: Any, make_
     page.screenshot(path="/tmp/slipway-health.png", full_page=True)
 
     # ---- notifications: a center channel and a webhook channel to a loopback receiver; Send test
-    page.click("header.top a:has-text('Alerts')")
+    page.click("header.top a:has-text('Alerts')")  # the alerts page links to the channels
+    expect(page.locator("h1")).to_contain_text("Alerts")
+    page.click("p.crumbs a:has-text('channels')")
     page.click("nav.type-tabs a[href*='type=browser']")
     page.fill("#new-channel input[name=name]", "center")
     page.click("#new-channel button:has-text('Add channel')")
