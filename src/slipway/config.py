@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     stop_grace: float = Field(10.0, ge=0, description="Seconds between SIGTERM and SIGKILL.")
     drain_seconds: float = Field(1.0, ge=0, description="Seconds old instances keep serving after a switch.")
     build_timeout: float = Field(900.0, gt=0, description="Seconds a build may take.")
+    tty_idle_timeout: float = Field(900.0, gt=0, description="Seconds an interactive `slipway run -t` session "
+                                    "may go without input or output before it is ended.")
 
     workers: int = Field(2, ge=0, description="Job worker threads in `slipway server` (0: none).")
     job_lease: float = Field(30.0, gt=1, description="Seconds a job lease lasts before it is renewed.")

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -358,3 +358,17 @@ def run_command(name: str, body: RunIn, platform: PlatformDep, who: CurrentPrinc
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.websocket("/{name}/run/tty")
+async def run_tty(websocket: WebSocket, name: str, platform: PlatformDep,
+                  command: list[str] = Query(..., min_length=1, description="argv, one parameter per word"),
+                  rows: int = Query(24, ge=1, le=1000), cols: int = Query(80, ge=1, le=1000)) -> None:
+    """`slipway run -t`: a one-off command of the live release under a PTY (same permission as POST …/run).
+
+    Binary frames both ways are the terminal's bytes; a text frame `{"resize": [rows, cols]}` resizes it.
+    The server ends with a text frame `{"exit": CODE}` (and `{"error": "…"}` before it when the command
+    could not start), then closes. Idle for `tty_idle_timeout` seconds: the command is ended (exit 124)."""
+    from slipway.apps import tty
+
+    await tty.serve(websocket, platform, name, command, rows=rows, cols=cols)

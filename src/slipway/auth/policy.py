@@ -93,6 +93,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/apps/{name}/limits/{process_type}"): AW,
     ("PATCH", "/api/v1/apps/{name}/build-config"): AW,
     ("POST", "/api/v1/apps/{name}/run"): AD,
+    ("*", "/api/v1/apps/{name}/run/tty"): AD,  # WebSocket (`slipway run -t`): the same gate, refused with 1008
     ("GET", "/api/v1/apps/{name}/activity"): AU,
     # deploys
     ("POST", "/api/v1/apps/{name}/deploys"): AD,

@@ -223,12 +223,18 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def run(name: str, command: list[str] = typer.Argument(..., metavar="-- COMMAND..."),
-            timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before the command is killed.")
+            timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before the command is killed."),
+            tty: bool = typer.Option(False, "-t", "--tty",
+                                     help="Interactive, under a terminal (PTY): a shell, a REPL (local runtime).")
             ) -> None:
         """Run a one-off command in a new container/process of the live release (e.g. migrations)."""
         import httpx
 
         client = Client()
+        if tty:
+            from slipway.cli.tty import run_tty
+
+            raise typer.Exit(run_tty(client, name, command))
         code = 1
         try:
             with client.http.stream("POST", f"/apps/{name}/run", json={"command": command, "timeout": timeout},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -176,6 +177,22 @@ def run_once(platform: Platform, *, app: App, release: Release, argv: list[str],
     spec = spec_for(platform, app=app, release=release, process_type=process_type, instance_id=instance_id,
                     port=None, command="")
     return int(one_off(spec, argv, on_line=on_line, timeout=timeout))
+
+
+def open_tty(platform: Platform, *, app: App, release: Release, argv: list[str], rows: int = 24,
+             cols: int = 80, process_type: str = "run") -> Any:
+    """run_once's one-off command under a PTY (a runtimes.pty.PtyProcess); only runtimes with open_tty."""
+    runtime = release_runtime(platform, release)
+    opener = getattr(runtime, "open_tty", None)
+    if opener is None:
+        from slipway.errors import Invalid
+
+        raise Invalid(f"interactive commands (-t) are not supported on the {runtime.name} runtime yet: "
+                      "run the command without -t")
+    instance_id = f"{app.name}-{process_type}-v{release.version}-{secrets.token_hex(3)}"
+    spec = spec_for(platform, app=app, release=release, process_type=process_type, instance_id=instance_id,
+                    port=None, command="")
+    return opener(spec, argv, rows=rows, cols=cols)
 
 
 def record_ooms(platform: Platform) -> int:

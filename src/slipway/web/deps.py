@@ -7,17 +7,18 @@ import json
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocketException
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from slipway.audit import context as audit_context
 from slipway.auth import service as auth_service
 from slipway.auth.policy import APP_PARAMS, SPECIAL, Access, rule_for
 from slipway.auth.service import Principal
 from slipway.crypto import same
-from slipway.errors import Forbidden, NotFound, TooMany, Unauthorized
+from slipway.errors import Forbidden, NotFound, SlipwayError, TooMany, Unauthorized
 from slipway.platform import Platform
 
 SESSION_COOKIE = "slipway_session"
@@ -30,7 +31,7 @@ class LoginRequired(Exception):
     """A dashboard page without a session: the page route class answers with a redirect to /login."""
 
 
-def get_platform(request: Request) -> Platform:
+def get_platform(request: HTTPConnection) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
@@ -224,15 +225,35 @@ def _decide(platform: Platform, principal: Principal | None, perm: str, params: 
         return access, found
 
 
-async def authorize(request: Request) -> None:
+async def authorize(request: HTTPConnection) -> None:
     """Look the route up in the policy table, authenticate, check the role where the resource lives,
-    check CSRF for cookie sessions, apply the token rate limit, and tell the audit context who it is."""
+    check CSRF for cookie sessions, apply the token rate limit, and tell the audit context who it is.
+
+    WebSocket routes pass the same gate (their policy entries have method "*"): a refusal closes the
+    handshake with code 1008 and the reason; a cookie session must come from the dashboard's own origin
+    (browsers send cookies on cross-site WebSocket handshakes and there is no CSRF token to check)."""
+    if request.scope["type"] != "websocket":
+        await _authorize(request, request.method)  # type: ignore[attr-defined]
+        return
+    try:
+        await _authorize(request, "GET")
+        principal = getattr(request.state, "principal", None)
+        if principal is not None and principal.session is not None and not same_origin(request):  # type: ignore[arg-type]
+            raise Forbidden("cross-origin WebSocket with a session cookie refused")
+    except LoginRequired:
+        raise WebSocketException(code=1008, reason="authentication required") from None
+    except SlipwayError as exc:
+        code = 1008 if exc.status in (401, 403, 404) else 1011
+        raise WebSocketException(code=code, reason=f"{exc.status} {exc.message}"[:120]) from None
+
+
+async def _authorize(request: Any, method: str) -> None:
     platform = get_platform(request)
     route = request.scope.get("route")
     template = getattr(route, "path", None) or request.url.path
-    rule = rule_for(request.method, template, status_path=platform.settings.status_path)
+    rule = rule_for(method, template, status_path=platform.settings.status_path)
     if rule is None:
-        raise Forbidden(f"no authorization rule for {request.method} {template}")
+        raise Forbidden(f"no authorization rule for {method} {template}")
     perm = rule.perm
     if rule.reveal and request.query_params.get(rule.reveal, "").lower() in TRUE:
         perm = "app:env:reveal"
@@ -261,7 +282,7 @@ async def authorize(request: Request) -> None:
         wait = request.app.state.token_buckets.take(principal.id)
         if wait is not None:
             raise TooMany("too many requests with this token: slow down", detail={"retry_after": round(wait, 2)})
-    if principal.session is not None and request.method not in SAFE_METHODS:
+    if principal.session is not None and method not in SAFE_METHODS:
         if (page and not same_origin(request)) or not same(await csrf_token_of(request), principal.session.csrf_token):
             raise Forbidden("missing or wrong CSRF token: reload the page and try again")
     project_name = await _project_from_body(request) if perm == "app:create" else None

@@ -94,11 +94,44 @@ def test_every_route_has_a_policy_entry(world: World) -> None:
 
 def test_non_api_routes_are_public(world: World) -> None:
     """Starlette routes and mounts (docs, static) are outside the dependency gate: they must be public."""
-    from fastapi.routing import APIRoute
+    from fastapi.routing import APIRoute, APIWebSocketRoute
 
     for method, path, route in routes(world.client.app):
-        if not isinstance(route, APIRoute):
+        if not isinstance(route, APIRoute | APIWebSocketRoute):  # FastAPI WebSockets pass the gate too
             assert rule_for(method, path).perm == "public", (method, path)  # type: ignore[union-attr]
+
+
+def is_websocket(route: object) -> bool:
+    from fastapi.routing import APIWebSocketRoute
+
+    return isinstance(route, APIWebSocketRoute)
+
+
+class WsResponse:
+    """A WebSocket handshake as a status: 1008 (policy violation) is how the gate refuses one."""
+
+    def __init__(self, status_code: int, text: str) -> None:
+        self.status_code, self.text, self.headers = status_code, text, {}
+
+
+def ws_call(world: World, who: str, path: str) -> WsResponse:
+    from starlette.websockets import WebSocketDisconnect
+
+    headers = world.who[who].headers() if who in world.who else {}
+    world.client.cookies.clear()
+    for k, v in (world.who[who].cookies() if who in world.who else {}).items():
+        world.client.cookies.set(k, v)
+    try:
+        with world.client.websocket_connect(path, headers=headers) as ws:
+            ws.receive()
+    except WebSocketDisconnect as exc:
+        status = getattr(exc, "status_code", None)  # an HTTP denial response (an exception handler's answer)
+        if status is not None:
+            return WsResponse(status, getattr(exc, "text", ""))
+        return WsResponse(403 if exc.code == 1008 else 418, str(exc.reason))
+    except Reached:
+        return WsResponse(418, "reached")
+    return WsResponse(418, "accepted")
 
 
 PRINCIPALS = ("anonymous", "owner", "admin", "developer", "viewer", "host-token", "read-token", "deploy-token",
@@ -115,7 +148,7 @@ def test_route_matrix(gate_world: World, who: str) -> None:
         assert rule is not None, (method, path)
         url = concrete(path) if path != "/static" else "/static/slipway.css"
         verb = "GET" if method == "*" else method
-        response = world.call(who, verb, url)
+        response = ws_call(world, who, url) if is_websocket(route) else world.call(who, verb, url)
         allowed = response.status_code == 418 or response.status_code < 300
         if rule.perm == "public":  # the gate lets anyone through; the route may still answer 404 or 400
             allowed = response.status_code not in (401, 403) and not (

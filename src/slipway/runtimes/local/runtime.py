@@ -36,6 +36,7 @@ from slipway.runtimes.local.files import (
     write_atomic,
 )
 from slipway.runtimes.local.policy import RestartPolicy
+from slipway.runtimes.pty import PtyProcess
 
 SUPERVISOR_MODULE = "slipway.runtimes.local.supervisor"
 SUPERVISOR_DIED = "supervisor died"
@@ -169,6 +170,13 @@ class LocalRuntime:
             on_line(f"cannot run {argv[0]}: {exc.strerror or exc}")
             return 127
         return 124 if result.timed_out else result.returncode
+
+    def open_tty(self, spec: InstanceSpec, argv: list[str], *, rows: int = 24, cols: int = 80) -> PtyProcess:
+        """A one-off process like run_once's (same directory and environment), under a new PTY."""
+        try:
+            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols)
+        except OSError as exc:
+            raise Invalid(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
 
     # ---- helpers ---------------------------------------------------------------------------------
 
