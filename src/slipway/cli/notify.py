@@ -213,7 +213,7 @@ alerts.add_typer(alert_rules, name="rules")
 @alert_rules.command("add")
 def add_alert_rule(condition: list[str] = typer.Argument(..., help="METRIC OP THRESHOLD, e.g. cpu '>' 80 "
                                                                     "(cpu %, memory MiB, restarts, response_time ms, "
-                                                                    "disk %)"),
+                                                                    "disk %, error_rate % 5xx)"),
                    for_: str = typer.Option("0s", "--for", help="How long every sample must breach: 5m, 30s."),
                    channel: list[str] = typer.Option(..., "--channel", help="Channel name or id (repeat)."),
                    app_name: str = typer.Option(None, "--app", help="Only this app (default: every app)."),

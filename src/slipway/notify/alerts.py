@@ -10,7 +10,10 @@ observability samples of each (rule, target):
   - it resolves when the newest fresh sample no longer breaches (a firing alert does not resolve on
     missing data: a dead collector is not a recovery);
   - restarts is a counter: its value is the increase over the window, compared once;
-  - response_time reads the app's health-check results (response_ms), every result of the window.
+  - response_time reads the app's health-check results (response_ms), every result of the window;
+  - error_rate reads the app's router access log: one sample per minute that had a request (the percent
+    answered 5xx), stamped at the minute's start; every minute overlapping the window counts, and a
+    minute without a request has no sample, so an idle app neither fires nor resolves.
 
 State lives in `alerts` (one unresolved row per (rule, target), enforced by a partial unique index) and
 every transition is a conditional UPDATE whose row count says who made it, so several evaluators (one per
@@ -34,6 +37,7 @@ import logging
 import operator as op
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
@@ -47,6 +51,7 @@ from slipway.db import transaction, utcnow
 from slipway.errors import Conflict, Invalid, NotFound
 from slipway.notify import service
 from slipway.notify.models import Alert, AlertEvent, AlertRule, AlertRuleChannel, Channel
+from slipway.observability import logsearch
 from slipway.observability.models import Check, CheckResult, metric_raw
 from slipway.platform import Platform
 
@@ -60,7 +65,9 @@ METRICS: dict[str, str] = {
     "restarts": "restarts", # increase of the app's restart counter over the window
     "response_time": "ms",  # the app's health-check response times
     "disk": "%",            # host disk used, percent of $SLIPWAY_HOME's filesystem
+    "error_rate": "%",      # percent of the app's requests answered 5xx, per minute, from the access log
 }
+MINUTE_BUCKETS = {"error_rate"}  # metrics sampled once per minute: a sample stands for the minute it starts
 SEVERITIES = ("info", "warning", "critical")
 STATES = ("firing", "acknowledged", "resolved")
 HOST = "host"
@@ -201,7 +208,15 @@ class Reading:
 
 
 def _samples(session: Session, rule: AlertRule, target: str, since: dt.datetime,
-             until: dt.datetime) -> list[tuple[dt.datetime, float]]:
+             until: dt.datetime, home: Path | None = None) -> list[tuple[dt.datetime, float]]:
+    if rule.metric == "error_rate":
+        app = session.get(App, int(target.split(":")[1]))
+        if app is None or home is None:
+            return []
+        points = logsearch.error_rate(home, app.name, since.replace(second=0, microsecond=0))
+        minutes = [(dt.datetime.fromisoformat(str(p["ts"]).replace("Z", "+00:00")),
+                    100.0 * float(p["error_rate"])) for p in points]  # type: ignore[arg-type]
+        return [(ts, v) for ts, v in minutes if ts <= until]
     if rule.metric == "response_time":
         app_id = int(target.split(":")[1])
         rows = session.execute(
@@ -226,15 +241,18 @@ def _samples(session: Session, rule: AlertRule, target: str, since: dt.datetime,
     return [(ts, float(v) * scale) for ts, v in rows if v is not None]
 
 
-def read(session: Session, rule: AlertRule, target: str, *, now: dt.datetime, grace: float) -> Reading:
-    """`grace`: how old the newest sample may be, and how far after the window's start the oldest."""
+def read(session: Session, rule: AlertRule, target: str, *, now: dt.datetime, grace: float,
+         home: Path | None = None) -> Reading:
+    """`grace`: how old the newest sample may be, and how far after the window's start the oldest.
+    `home`: $SLIPWAY_HOME, where error_rate's access logs are."""
     start = now - dt.timedelta(seconds=rule.duration)
-    samples = _samples(session, rule, target, start - dt.timedelta(seconds=grace), now)
-    fresh = bool(samples) and samples[-1][0] >= now - dt.timedelta(seconds=grace)
+    step = dt.timedelta(seconds=60 if rule.metric in MINUTE_BUCKETS else 0)  # how long a sample stands
+    samples = _samples(session, rule, target, start - step - dt.timedelta(seconds=grace), now, home)
+    fresh = bool(samples) and samples[-1][0] + step >= now - dt.timedelta(seconds=grace)
     if not fresh:
         return Reading(False, False, None)
     cond = OPERATORS[rule.operator]
-    in_window = [(ts, v) for ts, v in samples if ts >= start] or [samples[-1]]
+    in_window = [(ts, v) for ts, v in samples if ts >= start or ts + step > start] or [samples[-1]]
     covered = samples[0][0] <= start + dt.timedelta(seconds=grace)
     if rule.metric == "restarts":
         value = max(0.0, samples[-1][1] - samples[0][1])
@@ -307,7 +325,7 @@ def _step(platform: Platform, rule_id: int, target: str, app_id: int | None, *, 
         if not active:  # the rule was disabled or no longer covers this target: resolve it
             reading = Reading(False, True, alert.last_value if alert else None)
         else:
-            reading = read(session, rule, target, now=now, grace=grace)
+            reading = read(session, rule, target, now=now, grace=grace, home=platform.settings.home)
         if alert is None:
             if reading.breach:
                 alert = Alert(rule_id=rule.id, app_id=app_id, target=target, state="firing", started_at=now,

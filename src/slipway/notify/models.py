@@ -151,7 +151,7 @@ class AlertRule(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    metric: Mapped[str] = mapped_column(String(32))  # cpu | memory | restarts | response_time | disk
+    metric: Mapped[str] = mapped_column(String(32))  # cpu | memory | restarts | response_time | error_rate | disk
     operator: Mapped[str] = mapped_column(String(2))  # > >= < <=
     threshold: Mapped[float]
     duration: Mapped[float] = mapped_column(default=0.0)  # seconds the condition must hold at every sample

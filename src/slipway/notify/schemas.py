@@ -161,7 +161,8 @@ def _seconds(value: str | float | int | None) -> float | None:
 
 class AlertRuleIn(BaseModel):
     metric: str = Field(description="cpu (% of one core), memory (MiB), restarts (increase over the window), "
-                                    "response_time (ms, health checks), disk (% used, host).")
+                                    "response_time (ms, health checks), disk (% used, host), "
+                                    "error_rate (% of requests answered 5xx, per minute, access log).")
     operator: str = Field(">", description="> >= < <=")
     threshold: float
     duration: str | float = Field(0, alias="for", description="How long every sample must breach: 5m, 30s, "

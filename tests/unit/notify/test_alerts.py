@@ -4,6 +4,8 @@ acknowledge, remind, escalate once; deliveries go to the rule's channels through
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +31,24 @@ def samples(platform: Platform, app: str | None, start: dt.datetime, values: lis
         rows = [{"scope": "app" if app else "host", "target": target, "ts": start + dt.timedelta(seconds=i * step),
                  metric: v, **extra} for i, v in enumerate(values)]
         session.execute(insert(metric_raw), rows)
+
+
+def access_log(platform: Platform, app: str, minutes: dict[dt.datetime, tuple[int, int]]) -> None:
+    """Append Caddy JSON access lines: per minute, (requests, of which 5xx), spread over its first seconds."""
+    directory = platform.settings.home / "caddy" / "access"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{app}.log"
+    lines = []
+    for minute, (total, errors) in sorted(minutes.items()):
+        for i in range(total):
+            lines.append(json.dumps({
+                "level": "info", "ts": minute.timestamp() + i, "logger": f"http.log.access.slipway_access_{app}",
+                "msg": "handled request", "request": {"method": "GET", "uri": "/x", "host": f"{app}.test"},
+                "duration": 0.0123, "size": 2, "status": 502 if i < errors else 200}))
+    with path.open("a") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+    newest = max(minutes).timestamp() + 59
+    os.utime(path, (newest, newest))  # as if Caddy had just written it (the search skips files older than since)
 
 
 def sent(platform: Platform) -> list[tuple[str, str]]:
@@ -170,6 +190,44 @@ def test_restarts_disk_and_disabled_rules(setup: Api, platform: Platform) -> Non
     # disabling a rule resolves its open alert
     api.call("PATCH", f"/alert-rules/{disk['id']}", 200, json={"enabled": False})
     assert alerts.evaluate(platform, now=T0 + dt.timedelta(minutes=5, seconds=1))["resolved"] == 1
+
+
+def test_error_rate_reads_per_minute_buckets_of_the_access_log(setup: Api, platform: Platform) -> None:
+    api = setup
+    rule = api.call("POST", "/alert-rules", 201, json={"metric": "error_rate", "operator": ">", "threshold": 10,
+                                                       "for": "3m", "app": "shop", "channels": ["ops"]}).json()
+    assert rule["condition"] == "error_rate > 10% for 3m"
+    api.call("POST", "/alert-rules", 422, json={"metric": "error_rate", "threshold": 10, "app": "shop",
+                                                "operator": "!=", "channels": ["ops"]})
+    minute = [T0 + dt.timedelta(minutes=i) for i in range(8)]
+    # 12:00 fine (5 %), 12:01–12:03 above 10 %, then 12:04 back at 0 %
+    access_log(platform, "shop", {minute[0]: (20, 1), minute[1]: (10, 2), minute[2]: (4, 1), minute[3]: (10, 5)})
+    # the window 12:00:30–12:03:30 still overlaps the good minute 12:00 → nothing
+    assert alerts.evaluate(platform, now=minute[3] + dt.timedelta(seconds=30))["fired"] == 0
+    # 12:01:10–12:04:10: every minute with traffic in the window above 10 % → fires once
+    assert alerts.evaluate(platform, now=minute[4] + dt.timedelta(seconds=10))["fired"] == 1
+    assert alerts.evaluate(platform, now=minute[4] + dt.timedelta(seconds=20))["fired"] == 0
+    [alert] = api.call("GET", "/alerts?state=firing", 200).json()
+    assert alert["app"] == "shop" and alert["last_value"] == 50
+    # an idle app: no request for minutes → no sample, the alert neither resolves nor re-fires
+    assert alerts.evaluate(platform, now=minute[7])["resolved"] == 0
+    # the newest minute below the threshold → resolved once
+    access_log(platform, "shop", {minute[7]: (10, 0)})
+    assert alerts.evaluate(platform, now=minute[7] + dt.timedelta(seconds=30))["resolved"] == 1
+    assert alerts.evaluate(platform, now=minute[7] + dt.timedelta(seconds=40))["resolved"] == 0
+    assert sent(platform) == [("alert.fired", "ops"), ("alert.resolved", "ops")]
+
+
+def test_error_rate_on_an_idle_app_never_fires(setup: Api, platform: Platform) -> None:
+    setup.call("POST", "/alert-rules", 201, json={"metric": "error_rate", "operator": ">=", "threshold": 10,
+                                                  "for": "3m", "channels": ["ops"]})  # every app
+    minute = [T0 + dt.timedelta(minutes=i) for i in range(10)]
+    access_log(platform, "shop", {minute[0]: (4, 4), minute[1]: (4, 4), minute[2]: (4, 4), minute[3]: (4, 4)})
+    # long after the last request: no fresh sample → nothing, for shop or for blog (no log)
+    assert alerts.evaluate(platform, now=minute[9])["fired"] == 0
+    # only the last minute of a 3m window has traffic: the data does not cover the window → nothing
+    access_log(platform, "blog", {minute[9]: (5, 5)})
+    assert alerts.evaluate(platform, now=minute[9] + dt.timedelta(seconds=30))["fired"] == 0
 
 
 def test_alert_reaches_a_webhook_with_its_context(setup: Api, platform: Platform,
