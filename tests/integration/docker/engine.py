@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -52,9 +53,22 @@ def cleanup(host: str, apps: list[str]) -> None:
     import docker
 
     client = docker.DockerClient(base_url=host, version="1.41")
+
+    def containers_of(app: str) -> list:  # type: ignore[type-arg]
+        # podman 4.3 answers 500 ("read /proc/N/cgroup: no such process") when a container's process
+        # exits while it lists: look again
+        for attempt in range(5):
+            try:
+                return client.containers.list(all=True, filters={"label": f"io.slipway.app={app}"})
+            except docker.errors.APIError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
+        return []
+
     try:
         for app in apps:
-            for container in client.containers.list(all=True, filters={"label": f"io.slipway.app={app}"}):
+            for container in containers_of(app):
                 try:
                     container.remove(force=True)
                 except docker.errors.APIError:
