@@ -24,6 +24,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("SLIPWAY_") and key != POSTGRES_ENV:
             monkeypatch.delenv(key)
+    # nothing a test does may write the real ~/.ssh/authorized_keys
+    monkeypatch.setenv("SLIPWAY_GIT_AUTHORIZED_KEYS", str(tmp_path / "ssh" / "authorized_keys"))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     (tmp_path / "gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n"

@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.platform = plat
         loops = Background(plat) if background else None
         if loops:
+            _sync_git_keys(plat)
             loops.start()
         try:
             yield
@@ -100,11 +101,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from slipway.notify.api import router as notify_router
     from slipway.web.pages import mount as mount_dashboard
 
+    app.include_router(hooks_intake)  # first: the forges' deliveries are the hot path, matched before ~200 routes
     app.include_router(auth_router)
     app.include_router(apps_router)
     app.include_router(deploys_router)
     app.include_router(hooks_router)
-    app.include_router(hooks_intake)
     from slipway.forge.api import router as forge_router
     from slipway.previews.api import router as previews_router
 
@@ -116,5 +117,22 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(notify_router)
     app.include_router(teams_router)
     app.include_router(audit_router)
+    from slipway.gitpush.api import router as gitpush_router
+
+    app.include_router(gitpush_router)
     mount_dashboard(app)
     return app
+
+
+def _sync_git_keys(platform: Platform) -> None:
+    """The authorized_keys block names this installation's interpreter and API address: bring it up to date."""
+    from slipway.gitpush import keys
+
+    try:
+        path = keys.sync_authorized_keys(platform.sessions, platform.settings)
+    except OSError as exc:
+        log.warning("cannot write the git push keys to %s: %s (git push over SSH will not work)",
+                    platform.settings.git_authorized_keys, exc)
+    else:
+        if path is not None:
+            log.info("git push keys written to %s", path)

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     webhook_body_retention_days: float = Field(7.0, ge=0, description="Days a webhook delivery keeps its raw body.")
     webhook_log_retention_days: float = Field(90.0, ge=1, description="Days a webhook delivery stays in the log.")
 
+    # `git push` over SSH (see slipway/gitpush)
+    git_authorized_keys: str = Field("~/.ssh/authorized_keys", description="authorized_keys file of the OS user "
+                                     "pushes arrive as; Slipway keeps one marked block in it ('': don't write).")
+    git_ssh_user: str = Field("", description="User in the git remote users add (default: the user Slipway runs as).")
+    git_ssh_host: str = Field("", description="Host in the git remote (default: public_url's host, else localhost).")
+    git_ssh_port: int = Field(22, ge=1, le=65535, description="SSH port in the git remote.")
+
     # pull request previews and status reports to the forge (see slipway/previews, slipway/forge)
     preview_max_per_app: int = Field(5, ge=0, description="Open previews per app; a PR beyond it is refused.")
     preview_ttl_days: float = Field(7.0, gt=0, description="Days without PR activity after which a preview goes.")
@@ -145,6 +152,17 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'slipway.db'}"
+
+    def git_remote(self, app: str) -> str:
+        """What users `git remote add`: scp-like on port 22, an ssh:// URL otherwise."""
+        import getpass
+        from urllib.parse import urlsplit
+
+        user = self.git_ssh_user or getpass.getuser()
+        host = self.git_ssh_host or urlsplit(self.public_url).hostname or "localhost"
+        if self.git_ssh_port == 22:
+            return f"{user}@{host}:{app}"
+        return f"ssh://{user}@{host}:{self.git_ssh_port}/{app}"
 
     def resolved_docker_host(self) -> str:
         """SLIPWAY_DOCKER_HOST, else DOCKER_HOST; empty: no docker runtime."""

@@ -6,6 +6,7 @@ from slipway.auth.models import ApiToken, Invitation, LoginAttempt, Membership, 
 from slipway.deploys.models import Deploy, DeployLogLine, Release
 from slipway.events import Event
 from slipway.forge.models import ForgeLink, ForgeTarget
+from slipway.gitpush.models import SshKey
 from slipway.hooks.models import AppHook, HookDelivery
 from slipway.instances.models import Instance, PortLease
 from slipway.jobs.models import Job
@@ -16,4 +17,4 @@ from slipway.previews.models import Preview, PreviewConfig
 __all__ = ["App", "EnvVar", "ApiToken", "LoginAttempt", "User", "WebSession", "AuditRecord", "Invitation",
            "Membership", "Project", "Team", "Deploy", "DeployLogLine",
            "Release", "Event", "ForgeLink", "ForgeTarget", "Preview", "PreviewConfig", "AppHook", "HookDelivery",
-           "Instance", "PortLease", "Job"]
+           "Instance", "PortLease", "Job", "SshKey"]

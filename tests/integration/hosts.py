@@ -29,6 +29,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SLIPWAY_STOP_GRACE": str(settings.stop_grace), "SLIPWAY_HEALTH_TIMEOUT": str(settings.health_timeout),
         "SLIPWAY_JOB_LEASE": str(settings.job_lease), "SLIPWAY_ROUTER": settings.router,
         "SLIPWAY_URL": settings.api_url, "SLIPWAY_LOG_LEVEL": "warning",
+        "SLIPWAY_GIT_AUTHORIZED_KEYS": settings.git_authorized_keys, "SLIPWAY_GIT_SSH_HOST": settings.git_ssh_host,
+        "SLIPWAY_GIT_SSH_PORT": str(settings.git_ssh_port), "SLIPWAY_GIT_SSH_USER": settings.git_ssh_user,
     })
     return env
 

@@ -94,6 +94,7 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
     return AppDetail(**base, scale=dict(app.scale), limits=dict(app.limits or {}),
                      docker_build=dict(app.docker_build or {}), instances=instances,
                      env_keys=app_service.env_keys(session, app),
+                     git_remote=platform.settings.git_remote(app.name),
                      last_deploy={"id": last[0].id, "kind": last[0].kind, "status": last[0].status,
                                   "reason": last[0].reason} if last else None)
 

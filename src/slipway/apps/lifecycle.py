@@ -9,6 +9,7 @@ from slipway.apps import service as app_service
 from slipway.db import transaction
 from slipway.deploys.models import Deploy
 from slipway.errors import Conflict
+from slipway.gitpush import repos as push_repos
 from slipway.instances import service as instance_service
 from slipway.platform import Platform
 from slipway.routing import service as routing
@@ -36,3 +37,4 @@ def delete(platform: Platform, name: str, *, actor: str) -> None:
         session.delete(app)
     routing.apply(platform)
     shutil.rmtree(platform.settings.home / "artifacts" / name, ignore_errors=True)
+    push_repos.remove(platform.settings, name)

@@ -63,6 +63,7 @@ class AppDetail(AppOut):
     docker_build: dict[str, Any] = Field(default_factory=dict)
     instances: list[InstanceOut]
     env_keys: list[str]
+    git_remote: str = Field("", description="`git push` here deploys (after `slipway ssh-keys add`).")
     last_deploy: dict[str, object] | None
 
 

@@ -21,7 +21,7 @@ def create(session: Session, *, name: str, git_url: str, branch: str = "main", a
            project_id: int | None = None) -> App:
     validation.app_name(name)
     image = _image(runtime, image)
-    if image is None or git_url:
+    if git_url:  # none: the app is fed by `git push` (or runs a prebuilt image)
         git_url = git_service.validate_url(git_url)
     branch = git_service.validate_branch(branch)
     if session.scalar(select(App.id).where(App.name == name)) is not None:
@@ -79,15 +79,13 @@ def update(session: Session, app: App, *, git_url: str | None = None, branch: st
     """Source and runtime changes apply at the next deploy (a release keeps running where it was made)."""
     changes: dict[str, object] = {}
     if git_url is not None and git_url != app.git_url:
-        changes["git_url"] = git_service.validate_url(git_url)
+        changes["git_url"] = git_service.validate_url(git_url) if git_url else ""  # "": fed by `git push`
     if branch is not None and branch != app.branch:
         changes["branch"] = git_service.validate_branch(branch)
     if runtime is not None and runtime != app.runtime:
         changes["runtime"] = runtime
     if image is not None and (image or None) != app.image:
         changes["image"] = _image(runtime or app.runtime, image)  # "" → None: back to building from git
-        if changes["image"] is None and not (changes.get("git_url") or app.git_url):
-            raise Invalid(f"{app.name} has no git source to build from: give a git URL too")
     elif runtime is not None and runtime != "docker" and app.image:
         raise Invalid(f"{app.name} runs the prebuilt image {app.image}: clear it (image \"\") to leave docker")
     for key, value in changes.items():

@@ -114,6 +114,14 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/apps/{name}/deliveries"): AR,
     ("GET", "/api/v1/apps/{name}/deliveries/{delivery_id}"): AR,
     ("POST", "/api/v1/apps/{name}/deliveries/{delivery_id}/replay"): AD,
+    # git push over SSH (slipway/gitpush): your keys; the remote; the gateway sshd runs for a key
+    ("GET", "/api/v1/ssh-keys"): A,  # your own keys
+    ("POST", "/api/v1/ssh-keys"): A,
+    ("DELETE", "/api/v1/ssh-keys/{key_id}"): A,
+    ("GET", "/api/v1/apps/{name}/git"): AR,
+    ("POST", "/api/v1/apps/{name}/git/receive-pack"): AD,  # these three: SSH-key principals only (the gateway)
+    ("POST", "/api/v1/apps/{name}/git/upload-pack"): AR,
+    ("POST", "/api/v1/apps/{name}/git/push"): AD,
     # pull request previews and the forge link (slipway/previews, slipway/forge)
     ("GET", "/api/v1/apps/{name}/previews"): AR,
     ("DELETE", "/api/v1/apps/{name}/previews/{number}"): AD,

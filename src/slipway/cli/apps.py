@@ -16,15 +16,19 @@ def create(name: str, git: str = typer.Option("", "--git", help="git URL, file:/
            image: str = typer.Option(None, "--image", help="docker: run this prebuilt image, no git, no build."),
            project: str = typer.Option(None, "--project", help="Project (and so team) of the app."),
            json_out: bool = JSON) -> None:
-    """Create an app from a git repository (or, on docker, from a prebuilt image)."""
-    if not git and not image:
-        raise typer.BadParameter("give --git URL (or --image REF with --runtime docker)")
+    """Create an app from a git repository, from `git push` (no --git), or on docker from a prebuilt image."""
     data = Client().post("/apps", json={"name": name, "git_url": git, "branch": branch, "runtime": runtime,
                                         "image": image, **({"project": project} if project else {})})
     if json_out:
         return emit_json(data)
-    console.print(f"created [bold]{data['name']}[/bold] → {data['url']}  (deploy it with `slipway deploy {name}`)",
-                  highlight=False)
+    if git or image:
+        console.print(f"created [bold]{data['name']}[/bold] → {data['url']}  (deploy it with `slipway deploy {name}`)",
+                      highlight=False)
+        return
+    remote = Client().get(f"/apps/{name}/git")["remote"]
+    console.print(f"created [bold]{data['name']}[/bold] → {data['url']}\n"
+                  f"deploy it with git (after `slipway ssh-keys add NAME`):\n"
+                  f"  git remote add slipway {remote}\n  git push slipway {data['branch']}", highlight=False)
 
 
 @app.command("list")
@@ -48,8 +52,10 @@ def show(name: str, json_out: bool = JSON) -> None:
     data["release"] = f"v{data['live_release']} ({short(data['live_commit'])})" if data["live_release"] else "none"
     data["env"] = ", ".join(data["env_keys"]) or "none"
     data["instances_n"] = len(data["instances"])
+    data["git_url"] = data["git_url"] or "(none: fed by git push)"
     fields(data, [("name", "name"), ("status", "status"), ("url", "url"), ("git_url", "git"),
-                  ("branch", "branch"), ("release", "release"), ("instances_n", "instances"), ("env", "env")])
+                  ("git_remote", "git remote"), ("branch", "branch"), ("release", "release"),
+                  ("instances_n", "instances"), ("env", "env")])
 
 
 @app.command("update")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
-from slipway.cli import admin, apps, deploys, env, hooks, host, notify, previews, team
+from slipway.cli import admin, apps, deploys, env, gitgateway, hooks, host, notify, previews, sshkeys, team
 from slipway.cli.client import ApiError
 from slipway.cli.output import fail
 from slipway.errors import SlipwayError
@@ -18,10 +19,24 @@ app.add_typer(env.app, name="env", help="Env vars of an app (encrypted at rest, 
 app.add_typer(hooks.app, name="hooks", help="An app's webhook (URL, secret, filters) and its delivery log.")
 app.add_typer(team.app, name="team", help="Teams: members, roles, invitations, projects, activity.")
 app.add_typer(admin.app, name="admin", help="Host-side administration (runs on the server, opens the DB).")
+app.add_typer(sshkeys.app, name="ssh-keys", help="SSH keys that may `git push` to your apps.")
 deploys.register(app)
 host.register(app)
 notify.register(app)
 previews.register(app)
+
+@app.command("git-serve", hidden=True)
+def git_serve(key: int = typer.Option(..., "--key"), url: str = typer.Option(..., "--url"),
+              secret_file: Path = typer.Option(..., "--secret-file")) -> None:
+    """What sshd runs for a registered key (written into authorized_keys by Slipway)."""
+    raise typer.Exit(gitgateway.serve(key, url, secret_file))
+
+
+@app.command("git-hook", hidden=True)
+def git_hook() -> None:
+    """The proc-receive hook of an app's repository (run by `git receive-pack`)."""
+    raise typer.Exit(gitgateway.hook(sys.stdin.buffer, sys.stdout.buffer))
+
 
 def main() -> None:
     try:

@@ -45,6 +45,8 @@ class Deploy(Base):
     # [scheduled →] queued → running → succeeded | failed | rolled_back;  scheduled | queued → cancelled
     step: Mapped[str] = mapped_column(String(32), default="queued")
     commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    # where the commit comes from: None = the app's git URL; "push" = the app's repository on this host
+    source: Mapped[str | None] = mapped_column(String(16), default=None)
     release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), default=None)
     target_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)

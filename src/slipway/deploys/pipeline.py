@@ -25,6 +25,7 @@ from slipway.deploys.log import DeployLog
 from slipway.deploys.models import Deploy, Release
 from slipway.errors import DeployError, SlipwayError
 from slipway.git import service as git_service
+from slipway.gitpush import repos as push_repos
 from slipway.instances import service as instance_service
 from slipway.instances.models import Instance
 from slipway.jobs.worker import JobContext, Retry
@@ -58,6 +59,7 @@ class DeployRun:
             self.kind = deploy.kind
             self.app_id = deploy.app_id
             self.commit = deploy.commit
+            self.source = deploy.source
             self.target_release_id = deploy.target_release_id
 
     # ---- bookkeeping ---------------------------------------------------------------------------
@@ -151,8 +153,7 @@ class DeployRun:
         app = self._app()
         if app.runtime == "docker":
             return self._run_docker_deploy(app)
-        self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
-        commit = self.commit or git_service.resolve_commit(url=app.git_url, branch=app.branch)
+        url, commit = self._fetch_target(app)
         with transaction(self.platform.sessions) as session:
             session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(commit=commit))
         source = self.settings.path("builds") / str(self.deploy_id)
@@ -161,7 +162,7 @@ class DeployRun:
         shutil.rmtree(artifact, ignore_errors=True)
         artifact.mkdir(parents=True)
         try:
-            git_service.fetch(url=app.git_url, commit=commit, dest=source, log=self.log)
+            git_service.fetch(url=url, commit=commit, dest=source, log=self.log)
             self._step("build", f"Building {commit[:12]}")
             result = build_service.build(BuildContext(
                 source_dir=source, artifact_dir=artifact, cache_dir=self.settings.path("cache"),
@@ -177,6 +178,21 @@ class DeployRun:
                                     description=f"deploy {commit[:12]}")
         return self._bring_live(release, run_release_command=True)
 
+    def _fetch_target(self, app: App) -> tuple[str, str]:
+        """(repository URL, full commit) this deploy builds: a pushed commit comes from the app's repository
+        on this host, and so does every deploy of an app that has no git URL (it is fed by `git push`)."""
+        if self.source == "push" or not app.git_url:
+            url = str(push_repos.repo_path(self.settings, app.name))
+            if not self.commit and not (Path(url) / "HEAD").exists():
+                raise DeployError(f"{app.name} has no git URL and nothing was pushed to it yet: "
+                                  f"git push {self.settings.git_remote(app.name)} {app.branch} "
+                                  "(or set one with `slipway apps update --git URL`)")
+            self._step("fetch", f"Fetching the pushed {app.branch} branch")
+        else:
+            url = app.git_url
+            self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
+        return url, self.commit or git_service.resolve_commit(url=url, branch=app.branch)
+
     def _run_docker_deploy(self, app: App) -> str | None:
         """Dockerfile → image `slipway/<app>:<version>`, or a prebuilt image (`--image`): no buildpacks."""
         runtime = self.platform.runtime_for("docker")
@@ -187,15 +203,14 @@ class DeployRun:
             built = _docker_build().prebuilt(runtime, app.image, port=port, log=self.log)
             commit = ""
         else:
-            self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
-            commit = self.commit or git_service.resolve_commit(url=app.git_url, branch=app.branch)
+            url, commit = self._fetch_target(app)
             with transaction(self.platform.sessions) as session:
                 session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(commit=commit))
                 env = app_service.env_plain(session, self.platform.box, app)
             source = self.settings.path("builds") / str(self.deploy_id)
             shutil.rmtree(source, ignore_errors=True)
             try:
-                git_service.fetch(url=app.git_url, commit=commit, dest=source, log=self.log)
+                git_service.fetch(url=url, commit=commit, dest=source, log=self.log)
                 self._step("build", f"Building {commit[:12]} from its Dockerfile")
                 self.log.redact(list(env.values()))  # nothing of the app's env may reach the log
                 built = _docker_build().build(runtime, source, tag=f"slipway/{app.name}:build-{self.deploy_id}",

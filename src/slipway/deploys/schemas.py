@@ -26,6 +26,7 @@ class DeployOut(BaseModel):
     status: str
     step: str
     commit: str | None
+    source: str | None = Field(None, description="'push': a commit pushed with `git push`; null: the app's git URL")
     release: int | None
     reason: str | None
     run_at: dt.datetime | None = None

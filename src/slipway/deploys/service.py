@@ -21,12 +21,14 @@ FINISHED = ("succeeded", "failed", "rolled_back", "cancelled")
 
 def request(session: Session, app: App, *, kind: str, commit: str | None = None,
             target_version: int | None = None, actor: str = "system", run_at: dt.datetime | None = None,
-            coalesce: bool = False) -> Deploy:
+            coalesce: bool = False, source: str | None = None) -> Deploy:
     """Record a deploy and queue its job in the same transaction (no deploy without a job).
 
     run_at in the future makes a "scheduled" deploy whose job is due then. coalesce=True (bursts of
     pushes): if a deploy of this app is still waiting to start, point it at the new commit and return
     it instead of queueing another, so at most one waits behind the one in flight.
+    source="push": the commit was pushed to the app's repository on this host (`git push`); such a deploy
+    is never coalesced into, since its pusher waits for that very commit.
     """
     if kind not in KINDS:
         raise Invalid(f"unknown deploy kind {kind!r}")
@@ -46,7 +48,9 @@ def request(session: Session, app: App, *, kind: str, commit: str | None = None,
             events.emit(session, "deploy.coalesced", app_id=app.id, actor=actor, deploy_id=pending.id,
                         commit=commit)
             return pending
-    deploy = Deploy(app_id=app.id, kind=kind, commit=commit, target_release_id=target_id,
+    if source not in (None, "push"):
+        raise Invalid(f"unknown deploy source {source!r}")
+    deploy = Deploy(app_id=app.id, kind=kind, commit=commit, source=source, target_release_id=target_id,
                     status="scheduled" if scheduled else "queued", run_at=run_at if scheduled else None)
     session.add(deploy)
     session.flush()
@@ -64,7 +68,7 @@ def _waiting_deploy(session: Session, app: App, run_at: dt.datetime | None) -> D
     # lock the app row (PostgreSQL) so that the pipeline's start (which locks it too) and a concurrent
     # push see each other; SQLite transactions are already serialised by BEGIN IMMEDIATE
     session.execute(select(App.id).where(App.id == app.id).with_for_update())
-    query = select(Deploy).where(Deploy.app_id == app.id, Deploy.kind == "deploy")
+    query = select(Deploy).where(Deploy.app_id == app.id, Deploy.kind == "deploy", Deploy.source.is_(None))
     if run_at is None:
         query = query.where(Deploy.status == "queued")
     else:

@@ -198,7 +198,8 @@ _INSERT_DELIVERY, _INSERT_DEPLOY, _INSERT_JOB, _INSERT_EVENT = (insert(_DELIVERI
                                                                 insert(_EVENTS))
 _INSERT_AUDIT = insert(AuditRecord.__table__)
 _LOCK_APP = select(App.id).where(App.id == bindparam("app_id")).with_for_update()
-_WAITING = select(_DEPLOYS.c.id).where(_DEPLOYS.c.app_id == bindparam("app_id"), _DEPLOYS.c.kind == "deploy")
+_WAITING = select(_DEPLOYS.c.id).where(_DEPLOYS.c.app_id == bindparam("app_id"), _DEPLOYS.c.kind == "deploy",
+                                       _DEPLOYS.c.source.is_(None))  # a pushed deploy's pusher waits for it
 _WAITING_QUEUED = _WAITING.where(_DEPLOYS.c.status == "queued").order_by(_DEPLOYS.c.id.desc()).limit(1)
 _WAITING_SCHEDULED = (_WAITING.where(_DEPLOYS.c.status == "scheduled", _DEPLOYS.c.run_at == bindparam("run_at"))
                       .order_by(_DEPLOYS.c.id.desc()).limit(1))

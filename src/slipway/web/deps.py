@@ -19,6 +19,7 @@ from slipway.auth.policy import APP_PARAMS, SPECIAL, Access, rule_for
 from slipway.auth.service import Principal
 from slipway.crypto import same
 from slipway.errors import Forbidden, NotFound, SlipwayError, TooMany, Unauthorized
+from slipway.gitpush import keys as ssh_keys
 from slipway.platform import Platform
 
 SESSION_COOKIE = "slipway_session"
@@ -31,7 +32,8 @@ class LoginRequired(Exception):
     """A dashboard page without a session: the page route class answers with a redirect to /login."""
 
 
-def get_platform(request: HTTPConnection) -> Platform:
+async def get_platform(request: HTTPConnection) -> Platform:
+    """async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a hop per request."""
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
@@ -53,12 +55,23 @@ def _token_from(request: Request) -> str | None:
 def _resolve(platform: Platform, token: str | None, cookie: str | None) -> Principal | None:
     with platform.sessions() as session:
         principal = None
-        if token is not None:
+        if token is not None and token.startswith(ssh_keys.TOKEN_PREFIX):  # the git gateway, for one SSH key
+            principal = _key_principal(session, platform, token)
+        elif token is not None:
             principal = auth_service.authenticate_token(session, token)
         elif cookie:
             principal = auth_service.session_principal(session, cookie)
         session.commit()  # last_used_at / last_seen_at
         return principal
+
+
+def _key_principal(session: Session, platform: Platform, token: str) -> Principal | None:
+    key = ssh_keys.authenticate(session, platform.settings, token)
+    if key is None:
+        return None
+    # a key may push (deploy) where its owner may; a key registered with a host token, to every app
+    return Principal("sshkey", key.id, f"{ssh_keys.owner_name(session, key)}/{key.name}", user_id=key.user_id,
+                     scope="deploy")
 
 
 def optional_principal(request: Request, platform: PlatformDep) -> Principal | None:
@@ -127,7 +140,7 @@ def load_access(session: Session, principal: Principal | None) -> Access:
     access.default_project_id = teams.default_project(session).id
     if principal is None:
         return access
-    if principal.kind == "token" and principal.user_id is None:
+    if principal.kind in ("token", "sshkey") and principal.user_id is None:
         access.roles = {(principal.team_id or access.default_team_id, None): "owner"}
         return access
     query = select(Membership).where(Membership.user_id == principal.user_id)
@@ -248,7 +261,7 @@ async def authorize(request: HTTPConnection) -> None:
 
 
 async def _authorize(request: Any, method: str) -> None:
-    platform = get_platform(request)
+    platform: Platform = request.app.state.platform
     route = request.scope.get("route")
     template = getattr(route, "path", None) or request.url.path
     rule = rule_for(method, template, status_path=platform.settings.status_path)

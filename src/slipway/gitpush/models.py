@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from slipway.db import Base, utcnow
+
+
+class SshKey(Base):
+    """A public key that may `git push` to the apps its owner may deploy (a host key: to every app)."""
+
+    __tablename__ = "ssh_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # the user who registered it; None: registered with a host token (acts like that token: every app)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True,
+                                                default=None)
+    name: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)  # "<type> <base64>" (the comment is dropped)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA256:…, as ssh-keygen -l shows
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
