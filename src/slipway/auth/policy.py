@@ -78,6 +78,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/account/2fa/disable"): A,
     ("POST", "/account/tokens"): A,
     ("POST", "/account/tokens/{token_id}/revoke"): A,
+    ("POST", "/account/ssh-keys"): A,
+    ("POST", "/account/ssh-keys/{key_id}/remove"): A,
     # apps
     ("GET", "/api/v1/apps"): AR,  # filtered to what the principal can see
     ("POST", "/api/v1/apps"): AC,  # in the body's project (default: the first one the principal may create in)

@@ -50,11 +50,11 @@ def parse(text: str) -> tuple[str, str, str]:
     line = text.strip()
     if not line:
         raise Invalid("the public key is empty: paste the one line of ~/.ssh/id_ed25519.pub (or id_rsa.pub)")
-    if "\n" in line or "\r" in line:
-        raise Invalid("give exactly one public key (one line)")
     if line.startswith("-----BEGIN"):
         raise Invalid("that is a private key or a PEM file: give the public key (the .pub file), and keep the "
                       "private key to yourself")
+    if "\n" in line or "\r" in line:
+        raise Invalid("give exactly one public key (one line)")
     parts = line.split()
     if parts[0] not in KEY_TYPES:
         raise Invalid(f"unsupported key type {parts[0][:40]!r}: expected one of {', '.join(KEY_TYPES)} "

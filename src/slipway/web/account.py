@@ -15,6 +15,8 @@ from slipway.auth.models import Project, Team, User
 from slipway.crypto import same
 from slipway.db import transaction
 from slipway.errors import SlipwayError, TooMany
+from slipway.gitpush import keys
+from slipway.gitpush.api import key_out
 from slipway.web.deps import SESSION_COOKIE, AccessDep, PlatformDep, client_ip, get_access, same_origin
 from slipway.web.pages import Actor, PageRoute, Viewer, redirect, render, safe_next
 
@@ -44,6 +46,7 @@ def _account(request: Request, platform: object, who: object, status: int = 200,
         user = session.get(User, who.user_id)  # type: ignore[attr-defined]
         sessions = auth_service.list_sessions(session, user.id)
         tokens = [token_out(session, t) for t in auth_service.list_tokens(session, user_id=user.id, all_users=False)]
+        ssh_keys = [key_out(k, user.username) for k in keys.listed(session, user_id=user.id)]
         teams = [session.get(Team, t) for t in sorted({t for t, _ in access.roles})]
         setup_uri = auth_service.provisioning_uri(platform.box, user) if user.totp_enabled_at is None else None  # type: ignore[attr-defined]
         setup_secret = platform.box.decrypt(user.totp_secret_enc) if setup_uri else None  # type: ignore[attr-defined]
@@ -57,6 +60,7 @@ def _account(request: Request, platform: object, who: object, status: int = 200,
         sessions=sessions,
         current=current,
         tokens=tokens,
+        ssh_keys=ssh_keys,
         teams=[t.name for t in teams if t],
         setup_uri=setup_uri,
         setup_secret=setup_secret,
@@ -181,6 +185,34 @@ def revoke_token(token_id: int, platform: PlatformDep, who: Actor) -> Response:
     except SlipwayError as exc:
         return redirect("/account#tokens", flash=exc.message, kind="error")
     return redirect("/account#tokens", flash="Token revoked.")
+
+
+@router.post("/account/ssh-keys")
+def add_ssh_key(
+    platform: PlatformDep,
+    who: Actor,
+    name: Annotated[str, Form(max_length=64)] = "",
+    public_key: Annotated[str, Form(max_length=16384)] = "",
+) -> Response:
+    try:
+        with transaction(platform.sessions) as session:
+            key = keys.add(session, name=name.strip(), public_key=public_key, user_id=who.user_id, actor=who.actor)
+            fingerprint = key.fingerprint
+    except SlipwayError as exc:
+        return redirect("/account#ssh-keys", flash=exc.message, kind="error")
+    keys.sync_authorized_keys(platform.sessions, platform.settings)
+    return redirect("/account#ssh-keys", flash=f"Key {fingerprint} added: it may push to your apps.")
+
+
+@router.post("/account/ssh-keys/{key_id}/remove")
+def remove_ssh_key(key_id: int, platform: PlatformDep, who: Actor) -> Response:
+    try:
+        with transaction(platform.sessions) as session:
+            keys.remove(session, key_id=key_id, user_id=who.user_id, actor=who.actor)
+    except SlipwayError as exc:
+        return redirect("/account#ssh-keys", flash=exc.message, kind="error")
+    keys.sync_authorized_keys(platform.sessions, platform.settings)
+    return redirect("/account#ssh-keys", flash="Key removed: it cannot push any more.")
 
 
 # ---- the second login step -----------------------------------------------------------------------------------
