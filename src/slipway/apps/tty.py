@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
-from typing import Any
 
 import anyio
 from fastapi import WebSocket, WebSocketDisconnect
@@ -20,11 +18,13 @@ from slipway.deploys.models import Release
 from slipway.errors import Conflict, Invalid, SlipwayError
 from slipway.instances import service as instance_service
 from slipway.platform import Platform
+from slipway.runtimes.base import Terminal
 
 IDLE_EXIT = 124
 
 
-def _start(platform: Platform, name: str, command: list[str], actor: str, rows: int, cols: int) -> tuple[Any, int]:
+def _start(platform: Platform, name: str, command: list[str], actor: str, rows: int,
+           cols: int) -> tuple[Terminal, int]:
     with transaction(platform.sessions) as session:
         app = app_service.get(session, name)
         release = session.get(Release, app.live_release_id) if app.live_release_id else None
@@ -33,11 +33,15 @@ def _start(platform: Platform, name: str, command: list[str], actor: str, rows: 
         if release.config.get("static_root"):
             raise Invalid(f"{name} is a static site: there is nothing to run commands in")
         session.expunge_all()
-    pty = instance_service.open_tty(platform, app=app, release=release, argv=command, rows=rows, cols=cols)
-    with transaction(platform.sessions) as session:
-        events.emit(session, "terminal.started", app_id=app.id, actor=actor, command=command,
-                    release=release.version, pid=pty.proc.pid)
-    return pty, app.id
+    terminal = instance_service.open_tty(platform, app=app, release=release, argv=command, rows=rows, cols=cols)
+    try:
+        with transaction(platform.sessions) as session:
+            events.emit(session, "terminal.started", app_id=app.id, actor=actor, command=command,
+                        release=release.version, **terminal.audit_fields)
+    except BaseException:
+        terminal.close()  # not recorded: not run either
+        raise
+    return terminal, app.id
 
 
 def _ended(platform: Platform, app_id: int, actor: str, command: list[str], code: int, seconds: float,
@@ -52,7 +56,7 @@ async def serve(websocket: WebSocket, platform: Platform, name: str, command: li
     principal = websocket.state.principal  # set by web/deps.authorize, which let the handshake through
     await websocket.accept()
     try:
-        pty, app_id = await run_in_threadpool(_start, platform, name, command, principal.actor, rows, cols)
+        terminal, app_id = await run_in_threadpool(_start, platform, name, command, principal.actor, rows, cols)
     except SlipwayError as exc:
         await websocket.send_text(json.dumps({"error": exc.message}))
         await websocket.send_text(json.dumps({"exit": 125}))
@@ -63,20 +67,16 @@ async def serve(websocket: WebSocket, platform: Platform, name: str, command: li
     last = [time.monotonic()]
     loop = asyncio.get_running_loop()
     output: asyncio.Queue[bytes] = asyncio.Queue()
-    os.set_blocking(pty.fd, False)
 
     def readable() -> None:
-        try:
-            data = os.read(pty.fd, 65536)
-        except BlockingIOError:
+        data = terminal.read(65536)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
-            loop.remove_reader(pty.fd)
+            loop.remove_reader(terminal.fd)
         output.put_nowait(data)
 
-    loop.add_reader(pty.fd, readable)
+    loop.add_reader(terminal.fd, readable)
 
     async def pump_out() -> str:
         while True:
@@ -93,7 +93,7 @@ async def serve(websocket: WebSocket, platform: Platform, name: str, command: li
                 return "disconnected"
             last[0] = time.monotonic()
             if message.get("bytes") is not None:
-                pty.write(message["bytes"])
+                terminal.write(message["bytes"])
             elif message.get("text") is not None:
                 text = message["text"]
                 try:
@@ -103,9 +103,9 @@ async def serve(websocket: WebSocket, platform: Platform, name: str, command: li
                 if isinstance(control, dict) and "resize" in control:
                     with contextlib.suppress(TypeError, ValueError):
                         r, c = control["resize"]
-                        pty.resize(int(r), int(c))
+                        terminal.resize(int(r), int(c))
                 else:
-                    pty.write(text.encode())
+                    terminal.write(text.encode())
 
     out_task, in_task = asyncio.create_task(pump_out()), asyncio.create_task(pump_in())
     reason = "exited"
@@ -127,16 +127,15 @@ async def serve(websocket: WebSocket, platform: Platform, name: str, command: li
         raise
     finally:
         with anyio.CancelScope(shield=True):
-            loop.remove_reader(pty.fd)
+            loop.remove_reader(terminal.fd)
             for task in (out_task, in_task):
                 task.cancel()
             if reason != "exited":
-                await run_in_threadpool(pty.terminate)
-            code = await run_in_threadpool(pty.wait)
+                await run_in_threadpool(terminal.terminate)
+            code = await run_in_threadpool(terminal.wait)
             if reason == "idle":
                 code = IDLE_EXIT
-            with contextlib.suppress(OSError):
-                os.close(pty.fd)
+            await run_in_threadpool(terminal.close)
             await run_in_threadpool(_ended, platform, app_id, principal.actor, command, code,
                                     time.monotonic() - started, reason)
     if reason != "disconnected":

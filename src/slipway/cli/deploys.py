@@ -225,7 +225,7 @@ def register(app: typer.Typer) -> None:
     def run(name: str, command: list[str] = typer.Argument(..., metavar="-- COMMAND..."),
             timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before the command is killed."),
             tty: bool = typer.Option(False, "-t", "--tty",
-                                     help="Interactive, under a terminal (PTY): a shell, a REPL (local runtime).")
+                                     help="Interactive, under a terminal (PTY): a shell, a REPL.")
             ) -> None:
         """Run a one-off command in a new container/process of the live release (e.g. migrations)."""
         import httpx

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +18,7 @@ from slipway.instances import ports
 from slipway.instances.models import Instance
 from slipway.platform import Platform
 from slipway.runtimes import limits as limits_mod
-from slipway.runtimes.base import InstanceSpec, InstanceState, LineSink, Runtime
+from slipway.runtimes.base import InstanceSpec, InstanceState, LineSink, Runtime, Terminal
 
 log = logging.getLogger(__name__)
 DEFAULT_CONTAINER_PORT = 8000
@@ -180,8 +179,9 @@ def run_once(platform: Platform, *, app: App, release: Release, argv: list[str],
 
 
 def open_tty(platform: Platform, *, app: App, release: Release, argv: list[str], rows: int = 24,
-             cols: int = 80, process_type: str = "run") -> Any:
-    """run_once's one-off command under a PTY (a runtimes.pty.PtyProcess); only runtimes with open_tty."""
+             cols: int = 80, process_type: str = "run") -> Terminal:
+    """run_once's one-off command under a terminal (a runtimes.base.Terminal: a process under a PTY, a
+    container with a TTY); only runtimes with open_tty."""
     runtime = release_runtime(platform, release)
     opener = getattr(runtime, "open_tty", None)
     if opener is None:

@@ -104,6 +104,44 @@ class Runtime(Protocol):
     #
     # def capacity(self) -> tuple[float, int]:
     #     """(cores, memory bytes) of the host the instances run on, to warn about limits above it."""
+    #
+    # def open_tty(self, spec: InstanceSpec, argv: list[str], *, rows: int, cols: int) -> Terminal:
+    #     """run_once's one-off command, interactive: under a new terminal of rows × cols, with stdin
+    #     open (`slipway run -t`). The caller relays bytes, then wait()s and close()s it."""
+
+
+class Terminal(Protocol):
+    """An interactive one-off command under a terminal, as open_tty returns it: a process under a
+    PTY (runtimes.pty.PtyProcess) or a container attached with a TTY (runtimes.docker_tty).
+
+    The caller waits for `fd` to be readable (an event loop's add_reader), then read()s; write, resize
+    and terminate may be called from the event loop: they do not wait on the command."""
+
+    @property
+    def fd(self) -> int:
+        """A file descriptor that is readable when read() has output (or the end) to give."""
+
+    @property
+    def audit_fields(self) -> dict[str, Any]:
+        """What the audit trail records about where it runs: {"pid": 4242}, {"container": "…"}."""
+
+    def read(self, size: int = 65536) -> bytes | None:
+        """Output bytes without blocking; None when there are none yet, b"" once the command's side is closed."""
+
+    def write(self, data: bytes) -> None:
+        """Typed input, to the command's terminal."""
+
+    def resize(self, rows: int, cols: int) -> None:
+        """A new window size (the command gets SIGWINCH)."""
+
+    def terminate(self) -> None:
+        """End the command and what it started: SIGHUP, then SIGKILL after a grace period."""
+
+    def wait(self) -> int:
+        """Block until the command has ended; its exit code (128+N when killed by signal N)."""
+
+    def close(self) -> None:
+        """Release what is left (the fd, the container), ending the command first if it still runs."""
 
 
 LineSink = Callable[[str], None]

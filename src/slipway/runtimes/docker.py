@@ -24,6 +24,7 @@ import docker.errors
 import requests
 
 from slipway.errors import Conflict, Invalid, NotFound, SlipwayError, Unavailable
+from slipway.runtimes import docker_tty
 from slipway.runtimes.base import OOM_REASON, InstanceSpec, InstanceState, LineSink
 from slipway.runtimes.local.logfile import format_line
 
@@ -267,6 +268,14 @@ class DockerRuntime:
         finally:
             with contextlib.suppress(SlipwayError):
                 self.call("remove the one-off container", lambda: container.remove(force=True))
+
+    def open_tty(self, spec: InstanceSpec, argv: list[str], *, rows: int = 24,
+                 cols: int = 80) -> docker_tty.ContainerTerminal:
+        """run_once's one-off container, interactive: a TTY and stdin open, attached; removed on close()."""
+        if not spec.image:
+            raise Invalid("the docker runtime needs an image to run")
+        return docker_tty.open_tty(self, spec.image, argv, name=spec.instance_id, rows=rows, cols=cols,
+                                   options=self._options(spec, labels={ONE_OFF: "1"}))
 
     # ---- helpers ---------------------------------------------------------------------------------
 

@@ -11,14 +11,18 @@ import subprocess
 import termios
 
 
+def clamp_size(rows: int, cols: int) -> tuple[int, int]:
+    return max(1, min(int(rows), 1000)), max(1, min(int(cols), 1000))
+
+
 def set_size(fd: int, rows: int, cols: int) -> None:
-    rows, cols = max(1, min(int(rows), 1000)), max(1, min(int(cols), 1000))
+    rows, cols = clamp_size(rows, cols)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 class PtyProcess:
     """argv started on the slave side of a new PTY, in its own session (the PTY is its controlling
-    terminal); read and write the master side with `read` and `write`."""
+    terminal); read and write the master side with `read` and `write`. A runtimes.base.Terminal."""
 
     def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 24, cols: int = 80) -> None:
         master, slave = os.openpty()
@@ -32,12 +36,19 @@ class PtyProcess:
             raise
         finally:
             os.close(slave)
+        os.set_blocking(master, False)
         self.fd = master
 
-    def read(self, size: int = 65536) -> bytes:
-        """Output bytes; b"" once the process side is closed (EIO on Linux)."""
+    @property
+    def audit_fields(self) -> dict[str, int]:
+        return {"pid": self.proc.pid}
+
+    def read(self, size: int = 65536) -> bytes | None:
+        """Output bytes; None when there are none yet; b"" once the process side is closed (EIO on Linux)."""
         try:
             return os.read(self.fd, size)
+        except BlockingIOError:
+            return None
         except OSError:
             return b""
 
