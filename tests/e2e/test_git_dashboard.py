@@ -1,4 +1,5 @@
-"""The dashboard's side of `git push`: keys on the account page, the remote on an app's page."""
+"""The dashboard's side of git-driven deploys: SSH keys on the account page, the push remote on an app's
+page, scheduling a deploy and cancelling it."""
 
 from __future__ import annotations
 
@@ -59,3 +60,38 @@ def test_an_app_without_a_git_url_shows_its_push_remote(dashboard: Dashboard, pa
     expect(facts).to_contain_text("pushes on main")
     expect(facts).to_contain_text("git remote add slipway " + dashboard.platform.settings.git_remote("pushed"))
     page.screenshot(path="/tmp/slipway-git-push-app.png", full_page=True)
+
+
+def test_schedule_a_deploy_and_cancel_it(dashboard: Dashboard, page: Any, make_repo: Any) -> None:
+    from playwright.sync_api import expect
+    from sqlalchemy import select
+
+    from slipway.apps import service as app_service
+    from slipway.db import transaction
+    from slipway.deploys.models import Deploy
+
+    repo = make_repo("later")
+    with transaction(dashboard.platform.sessions) as session:
+        app_service.create(session, name="later", git_url=repo.url, actor="test")
+    log_in(page, dashboard.url, "/apps/later")
+    page.locator("#schedule summary").click()
+    form = page.locator("#schedule form")
+    form.locator("input[name=at]").fill("2020-01-01T03:00")  # in the past
+    form.locator("button:has-text('Schedule')").click()
+    expect(page.locator(".flash")).to_contain_text("is in the past")
+
+    page.locator("#schedule summary").click()
+    form.locator("input[name=at]").fill("2099-12-01T03:00")
+    form.locator("input[name=tz]").fill("Europe/Lisbon")
+    form.locator("button:has-text('Schedule')").click()
+    expect(page.locator(".flash")).to_contain_text("scheduled for 2099-12-01 03:00 UTC")
+    row = page.locator("#deploys tbody tr").first
+    expect(row).to_contain_text("scheduled")
+    expect(row).to_contain_text("due 2099-12-01 03:00")
+    row.locator("button:has-text('Cancel')").click()
+    expect(page.locator(".flash")).to_contain_text("cancelled: it will not run")
+    expect(page.locator("#deploys tbody tr").first).to_contain_text("cancelled")
+    with dashboard.platform.sessions() as session:
+        [deploy] = list(session.scalars(select(Deploy)))
+    assert deploy.status == "cancelled" and deploy.reason == "cancelled by user:ada"
+    assert page.js_errors == []

@@ -221,6 +221,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/apps/{name}/delete"): ADEL,
     ("POST", "/apps/{name}/delete"): ADEL,
     ("GET", "/apps/{name}/deploys/{deploy_id}"): AR,
+    ("POST", "/apps/{name}/deploys/schedule"): AD,  # web/deploy_pages.py
+    ("POST", "/apps/{name}/deploys/{deploy_id}/cancel"): AD,
     ("GET", "/apps/{name}/deploys/{deploy_id}/partials/status"): AR,
     ("GET", "/apps/{name}/activity"): AU,
     # dashboard: observability (web/observe.py)

@@ -501,12 +501,14 @@ def deploy_status_partial(name: str, deploy_id: int, request: Request, platform:
 
 
 def mount(app: FastAPI) -> None:
-    from slipway.web import alerts_pages, hooks_pages, notify_pages, observe  # they import this module: load them now
+    # they import this module: load them now
+    from slipway.web import alerts_pages, deploy_pages, hooks_pages, notify_pages, observe
 
     app.include_router(router)
     app.include_router(observe.router)
     app.include_router(notify_pages.router)
     app.include_router(alerts_pages.router)
     app.include_router(hooks_pages.router)
+    app.include_router(deploy_pages.router)
     __import__("slipway.web.account", fromlist=["mount"]).mount(app)  # account, team, activity
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
