@@ -84,6 +84,52 @@ def test_a_disconnect_ends_the_command(deployed: Api) -> None:
     assert ended is not None and ended.payload["reason"] == "disconnected"
 
 
+def test_a_command_that_reads_no_input_never_stalls_the_server(deployed: Api) -> None:
+    """Input the command does not read fills the PTY's buffer: that must not block the server's event loop
+    (it once spun there until the command ended, and every other request waited). A real uvicorn: one loop."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+    from websockets.sync.client import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(deployed.client.app, host="127.0.0.1", port=port, lifespan="off",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        command = "command=/bin/sh&command=-c&command=stty%20raw%20-echo;echo%20ready;sleep%204;echo%20woke"
+        url = f"ws://127.0.0.1:{port}/api/v1/apps/hello/run/tty?{command}"
+        with connect(url, additional_headers=deployed.headers, max_size=None) as ws:
+            output = b""
+            while b"ready" not in output:  # raw mode: the PTY now holds input instead of discarding it
+                message = ws.recv(timeout=30)
+                output += message if isinstance(message, bytes) else b""
+            for _ in range(64):
+                ws.send(b"x" * 16384)  # 1 MiB; the PTY holds a few KiB
+            time.sleep(0.5)
+            health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2.5)  # while input waits
+            assert health.status_code == 200
+            code = None
+            while code is None:
+                message = ws.recv(timeout=30)
+                if isinstance(message, bytes):
+                    output += message
+                elif "exit" in json.loads(message):
+                    code = json.loads(message)["exit"]
+        assert code == 0 and b"woke" in output
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def test_idle_timeout(deployed: Api) -> None:
     deployed.platform.settings.tty_idle_timeout = 0.5
     with deployed.client.websocket_connect(URL, headers=deployed.headers) as ws:

@@ -9,19 +9,15 @@ stdout/stderr frames of a container without one.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slipway.errors import Conflict, NotFound, SlipwayError, Unavailable
-from slipway.runtimes.pty import clamp_size
+from slipway.runtimes.pty import InputPump, clamp_size
 
 if TYPE_CHECKING:
     from slipway.runtimes.docker import DockerRuntime
 
-WRITE_PATIENCE = 10.0  # seconds a write waits for the engine to take input before it is dropped
 GRACE = 3.0  # seconds between SIGHUP and SIGKILL, like the local runtime's PTY
 
 
@@ -64,7 +60,7 @@ class ContainerTerminal:
         # docker-py gives the hijacked connection as a read-only SocketIO (http, unix) or a socket (https)
         self._sock: socket.socket = getattr(attached, "_sock", attached)
         self._sock.setblocking(False)
-        self._input = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tty-input")
+        self._input = InputPump(self._sock.send, self._sock)
         self.fd = self._sock.fileno()
         self.name = container.name
 
@@ -81,10 +77,10 @@ class ContainerTerminal:
             return b""
 
     def write(self, data: bytes) -> None:
-        self._submit(self._send, bytes(data))
+        self._input.write(data)
 
     def resize(self, rows: int, cols: int) -> None:
-        self._submit(self.resize_now, rows, cols)
+        self._input.submit(self.resize_now, rows, cols)  # in order with the input
 
     def resize_now(self, rows: int, cols: int) -> None:
         rows, cols = clamp_size(rows, cols)
@@ -112,31 +108,12 @@ class ContainerTerminal:
         return 137 if code is None else code
 
     def close(self) -> None:
-        self._input.shutdown(wait=False, cancel_futures=True)  # pending input has nobody left to read it
+        self._input.close()
         _close_socket(self._attached)
         if self._exit_code(0.5) is None:
             self.terminate()
         with contextlib.suppress(SlipwayError):
             self._runtime.call("remove the one-off container", lambda: self._container.remove(force=True))
-
-    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # closed meanwhile
-            self._input.submit(fn, *args)
-
-    def _send(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[self._sock.send(view):]
-            except BlockingIOError:
-                try:
-                    _, writable, _ = select.select([], [self._sock], [], WRITE_PATIENCE)
-                except (OSError, ValueError):  # closed meanwhile
-                    return
-                if not writable:
-                    return  # the command has not read its input for that long: drop it, never hang
-            except OSError:
-                return
 
     def _exit_code(self, timeout: float) -> int | None:
         """The exit code once the container has stopped within timeout seconds; None if it still runs."""

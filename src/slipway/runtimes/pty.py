@@ -5,10 +5,50 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import signal
 import struct
 import subprocess
 import termios
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+WRITE_PATIENCE = 10.0  # seconds input waits for the command to read it before it is dropped
+
+
+class InputPump:
+    """Input to a terminal, written by one thread in the order it came, so that the caller (an event loop)
+    never waits: a command that reads no input may stall this thread for WRITE_PATIENCE, never the server."""
+
+    def __init__(self, send: Callable[[memoryview], int], selectable: Any) -> None:
+        self._send, self._selectable = send, selectable
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tty-input")
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # closed meanwhile
+            self._thread.submit(fn, *args)
+
+    def write(self, data: bytes) -> None:
+        self.submit(self.write_now, bytes(data))
+
+    def write_now(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self._send(view):]
+            except BlockingIOError:
+                try:
+                    _, writable, _ = select.select([], [self._selectable], [], WRITE_PATIENCE)
+                except (OSError, ValueError):  # closed meanwhile
+                    return
+                if not writable:
+                    return  # the command has not read its input for that long: drop it, never hang
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)  # pending input has nobody left to read it
 
 
 def clamp_size(rows: int, cols: int) -> tuple[int, int]:
@@ -38,6 +78,7 @@ class PtyProcess:
             os.close(slave)
         os.set_blocking(master, False)
         self.fd = master
+        self._input = InputPump(lambda view: os.write(master, view), master)
 
     @property
     def audit_fields(self) -> dict[str, int]:
@@ -53,14 +94,7 @@ class PtyProcess:
             return b""
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(self.fd, view):]
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
+        self._input.write(data)
 
     def resize(self, rows: int, cols: int) -> None:
         with contextlib.suppress(OSError):
@@ -83,6 +117,7 @@ class PtyProcess:
                     continue
 
     def close(self) -> None:
+        self._input.close()
         self.terminate()
         with contextlib.suppress(OSError):
             os.close(self.fd)
