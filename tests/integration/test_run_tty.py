@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
+import uvicorn
 from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect
 
@@ -25,6 +30,26 @@ def deployed(api: Api, make_repo) -> Api:  # type: ignore[no-untyped-def]
     deploy = api.deploy("hello")
     assert deploy["status"] == "succeeded", api.log("hello", deploy["id"])
     return api
+
+
+@contextlib.contextmanager
+def real_server(app: object) -> Iterator[int]:
+    """The app under a real uvicorn in a thread (one event loop, as in production); yields its port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",  # type: ignore[arg-type]
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def read_until_exit(ws) -> tuple[str, int, list[dict]]:  # type: ignore[no-untyped-def]
@@ -87,24 +112,10 @@ def test_a_disconnect_ends_the_command(deployed: Api) -> None:
 def test_a_command_that_reads_no_input_never_stalls_the_server(deployed: Api) -> None:
     """Input the command does not read fills the PTY's buffer: that must not block the server's event loop
     (it once spun there until the command ended, and every other request waited). A real uvicorn: one loop."""
-    import socket
-    import threading
-
     import httpx
-    import uvicorn
     from websockets.sync.client import connect
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(deployed.client.app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with real_server(deployed.client.app) as port:
         command = "command=/bin/sh&command=-c&command=stty%20raw%20-echo;echo%20ready;sleep%204;echo%20woke"
         url = f"ws://127.0.0.1:{port}/api/v1/apps/hello/run/tty?{command}"
         with connect(url, additional_headers=deployed.headers, max_size=None) as ws:
@@ -125,9 +136,6 @@ def test_a_command_that_reads_no_input_never_stalls_the_server(deployed: Api) ->
                 elif "exit" in json.loads(message):
                     code = json.loads(message)["exit"]
         assert code == 0 and b"woke" in output
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_idle_timeout(deployed: Api) -> None:
@@ -167,25 +175,11 @@ def test_unknown_app_and_missing_command(deployed: Api) -> None:
 def test_cli_run_t_over_a_real_server(deployed: Api, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """`slipway run hello -t -- /bin/sh` with piped stdin: output relayed, the remote exit code returned."""
     import io
-    import socket
-    import threading
-
-    import uvicorn
 
     from slipway.cli.client import ApiError, Client
     from slipway.cli.tty import run_tty
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(deployed.client.app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with real_server(deployed.client.app) as port:
         script = tmp_path / "stdin"
         script.write_text("echo cli-$((6*7))\nexit 5\n")
         out = io.BytesIO()
@@ -198,6 +192,3 @@ def test_cli_run_t_over_a_real_server(deployed: Api, tmp_path, monkeypatch) -> N
         assert b"cli-42" in out.getvalue()
         with pytest.raises(ApiError, match="refused"):
             run_tty(Client(f"http://127.0.0.1:{port}", "slp_wrong"), "hello", ["/bin/sh"])
-    finally:
-        server.should_exit = True
-        thread.join(10)

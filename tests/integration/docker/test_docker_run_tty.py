@@ -17,6 +17,7 @@ from sqlalchemy import select
 from slipway.events import Event
 from tests.integration.conftest import Api
 from tests.integration.docker.conftest import docker_app_files
+from tests.integration.test_run_tty import read_until_exit
 
 pytestmark = pytest.mark.integration
 
@@ -49,21 +50,6 @@ def read_until(ws, marker: bytes) -> bytes:  # type: ignore[no-untyped-def]
             raise AssertionError(f"{message!r} before {marker!r}; output so far: {output!r}")
         output += message["bytes"]
     return output
-
-
-def read_until_exit(ws) -> tuple[str, int, list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
-    output, controls = b"", []
-    while True:
-        message = ws.receive()
-        if message["type"] == "websocket.close":
-            raise AssertionError(f"closed without an exit code; output so far: {output!r}")
-        if message.get("bytes") is not None:
-            output += message["bytes"]
-            continue
-        control = json.loads(message["text"])
-        controls.append(control)
-        if "exit" in control:
-            return output.decode(errors="replace"), control["exit"], controls
 
 
 def terminal_events(api: Api) -> list[Event]:
