@@ -36,7 +36,7 @@ def test_real_keys_parse_with_ssh_keygens_fingerprint(tmp_path: Path, kind: str)
     ("", "empty"),
     ("   \n", "empty"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----", "private key"),
-    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "private key"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n-----END OPENSSH PRIVATE KEY-----\n", "private key"),
     ('command="sh" ssh-ed25519 AAAA', "unsupported key type"),
     ("no-pty ssh-ed25519 AAAA", "unsupported key type"),
     ("ssh-dss AAAAB3NzaC1kc3M=", "unsupported key type"),
