@@ -207,3 +207,27 @@ def test_run_one_off_on_local_runtime(api: Api, make_repo) -> None:  # type: ign
     run_jobs(api.platform)
     with api.platform.sessions() as session:
         assert session.scalar(select(Instance.runtime)) == "local"
+
+
+def test_pushed_commit_builds_on_docker(dapi: Api, make_repo, app_name: str) -> None:  # type: ignore[no-untyped-def]
+    """An app fed by `git push` builds its image from the app's repository on the Slipway host. (The SSH
+    side is tests/integration/gitpush; here the commit reaches the repository by a plain local push of a
+    tag, which the proc-receive hook leaves alone.)"""
+    from slipway.apps import service as app_service
+    from slipway.db import transaction
+    from slipway.deploys import service as deploy_service
+    from slipway.gitpush import repos
+
+    repo = make_repo(files=docker_app_files("pushed"))
+    dapi.call("POST", "/apps", 201, json={"name": app_name, "runtime": "docker"})  # no git URL
+    bare = repos.ensure(dapi.platform.settings, app_name, "main")
+    repo.git("push", "-q", str(bare), "HEAD:refs/tags/v1")
+    with transaction(dapi.platform.sessions) as session:
+        deploy_id = deploy_service.request(session, app_service.get(session, app_name), kind="deploy",
+                                           commit=repo.head(), source="push", actor="test").id
+    run_jobs(dapi.platform)
+    deploy = dapi.call("GET", f"/apps/{app_name}/deploys/{deploy_id}", 200).json()
+    log = dapi.log(app_name, deploy_id)
+    assert deploy["status"] == "succeeded" and deploy["source"] == "push", log
+    assert "Fetching the pushed main branch" in log and "from its Dockerfile" in log
+    assert serve(dapi, app_name)["version"] == "pushed"
