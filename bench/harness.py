@@ -574,6 +574,99 @@ def _version(body: bytes) -> str:
         return "?"
 
 
+# ---- load: open loop at a fixed rate (what a service level "p99 at N req/s" means) -----------------------
+
+@dataclass
+class OpenLoopResult:
+    rate: float                 # offered: requests scheduled per second
+    seconds: float              # the schedule's length
+    latencies: list[float]      # per request, seconds from its scheduled time to its complete answer
+    send_lags: list[float]      # per request, seconds from its scheduled time to the write (the client's own lag)
+    statuses: dict[str, int]    # "202", "200", "ReadTimeout" … → count
+    elapsed: float              # wall time from the first due time to the last answer
+    cpu_seconds: float          # CPU the generator itself used (user + system)
+
+    @property
+    def sent(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed else float("nan")
+
+    def ok(self, codes: tuple[int, ...]) -> int:
+        return sum(n for s, n in self.statuses.items() if s.isdigit() and int(s) in codes)
+
+    def ms(self, p: float) -> float:
+        return percentile(self.latencies, p) * 1000.0
+
+
+def open_loop(port: int, requests: list[bytes], *, rate: float, seconds: float, connections: int = 64,
+              timeout: float = 5.0) -> OpenLoopResult:
+    """Send `rate` requests/s for `seconds` on a fixed schedule (request i is due at t0 + i/rate), whatever
+    the answers take: open loop. Each due request goes to the next free one of `connections` keep-alive
+    connections; if none is free it waits in the client — and its latency is still counted from its due
+    time, so a server stall counts for every request it delays (no coordinated omission). `requests` are
+    complete raw HTTP/1.1 requests, used in order (cycled if fewer than needed). `send_lags` tells whether
+    the generator kept its schedule: against a bare endpoint they must stay near zero."""
+    try:
+        import uvloop
+
+        runner: Callable[[Any], Any] = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    cpu = time.process_time()
+    result = runner(_open_loop(port, requests, rate, seconds, connections, timeout))
+    result.cpu_seconds = time.process_time() - cpu
+    return result  # type: ignore[no-any-return]
+
+
+async def _open_loop(port: int, requests: list[bytes], rate: float, seconds: float, connections: int,
+                     timeout: float) -> OpenLoopResult:
+    clock = time.monotonic  # (uvloop's loop.time() is cached per loop iteration, in whole milliseconds)
+    total = int(rate * seconds)
+    queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+    latencies, lags = [0.0] * total, [0.0] * total
+    statuses: dict[str, int] = {}
+    t0 = clock() + 0.2  # connections open first
+
+    async def schedule() -> None:
+        for i in range(total):
+            due = t0 + i / rate
+            if due > clock():
+                await asyncio.sleep(due - clock())
+            queue.put_nowait((i, due))
+        for _ in range(connections):
+            queue.put_nowait(None)
+
+    async def connection() -> None:
+        reader: asyncio.StreamReader | None
+        writer: asyncio.StreamWriter | None
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while (item := await queue.get()) is not None:
+            i, due = item
+            lags[i] = clock() - due
+            try:
+                if writer is None or reader is None:
+                    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+                writer.write(requests[i % len(requests)])
+                status, _ = await asyncio.wait_for(_read_response(reader), timeout)
+                outcome = str(status)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                outcome = type(exc).__name__
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+            latencies[i] = clock() - due
+            statuses[outcome] = statuses.get(outcome, 0) + 1
+        if writer is not None:
+            writer.close()
+
+    await asyncio.gather(schedule(), *(connection() for _ in range(connections)))
+    return OpenLoopResult(rate=rate, seconds=seconds, latencies=latencies, send_lags=lags, statuses=statuses,
+                          elapsed=clock() - t0, cpu_seconds=0.0)
+
+
 # ---- output ----------------------------------------------------------------------------------------------
 
 def row(figure: str, value: float, unit: str, *, target: str = "", met: bool | None = None,

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, TypeDecorator, create_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from slipway import db_sqlite
 
 
 def utcnow() -> dt.datetime:
@@ -49,26 +51,8 @@ class Base(DeclarativeBase):
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # autocommit at the driver level so that we alone decide how a transaction begins
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front: a deferred transaction that later writes
-            # fails at once with SQLITE_BUSY instead of waiting when another writer got there first.
-            # Connections marked read-only (see read_only()) never write, so they need no lock.
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
-
+        engine = create_engine(url, connect_args=db_sqlite.connect_args())
+        db_sqlite.configure(engine)  # pragmas, BEGIN IMMEDIATE, one writer thread at a time
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 from slipway.audit import service as audit_service
+from slipway.db_sqlite import Checkpointer
 from slipway.deploys import pipeline, reconcile
 from slipway.forge import jobs as forge_jobs
 from slipway.hooks import service as hook_service
@@ -57,8 +58,10 @@ class Background:
         tasks.append(Periodic("forge-dispatch", platform.settings.forge_dispatch_interval, forge_dispatch))
         tasks.extend(preview_jobs.periodic(platform))
         self.scheduler = Scheduler(tasks)
+        self.checkpointer = Checkpointer(platform.engine)  # SQLite: WAL checkpoints off the request path
 
     def start(self) -> None:
+        self.checkpointer.start()
         if self.with_router:
             start = getattr(self.platform.router, "start", None)
             if start is not None:
@@ -78,6 +81,7 @@ class Background:
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.checkpointer.stop()
         self.observability.close()
         if self.worker:
             self.worker.stop()

@@ -17,7 +17,7 @@ from slipway.forge import clients
 from slipway.forge.models import ForgeLink, ForgeTarget
 from slipway.forge.service import COMMENT_JOB, STATUS_JOB, queue_comment, queue_status
 from slipway.jobs.worker import JobContext, Retry
-from slipway.notify.dispatch import _contiguous  # the same outbox-reading rule as the notifier's
+from slipway.notify.dispatch import _contiguous, advance  # the same outbox-reading rules as the notifier's
 from slipway.notify.models import Cursor
 from slipway.platform import Platform
 from slipway.previews.models import Preview
@@ -47,7 +47,14 @@ def dispatch(platform: Platform, *, batch: int = 500) -> int:
     with read_only(platform.sessions) as session:  # an idle server does not take the write lock
         newest = session.scalar(select(func.max(Event.id))) or 0
         seen = session.scalar(select(Cursor.last_event_id).where(Cursor.name == CURSOR))
-    if seen is not None and seen >= newest:
+        if seen is not None and seen >= newest:
+            return 0
+        # nor does a batch that moves no target (pushes to apps without a forge link): read it here, and
+        # hold the write lock only to move the cursor on (see notify/dispatch.py)
+        last = None if seen is None else _untargeted(session, platform, seen, batch)
+    if seen is not None and last is not None:
+        if last > seen:  # (if another dispatcher moved it meanwhile, it did this batch)
+            advance(platform, CURSOR, seen=seen, to=last)
         return 0
     queued = 0
     with transaction(platform.sessions) as session:
@@ -85,6 +92,23 @@ def dispatch(platform: Platform, *, batch: int = 500) -> int:
                 queue_comment(session, target.preview_id, max_attempts=attempts)
                 queued += 1
     return queued
+
+
+def _untargeted(session: Any, platform: Platform, seen: int, batch: int) -> int | None:
+    """The id of the last event ready after `seen` (`seen` itself when none is ready yet) when none of them
+    moves a forge target, else None."""
+    rows = session.execute(select(Event.id, Event.created_at, Event.kind).where(Event.id > seen)
+                           .order_by(Event.id).limit(batch)).all()
+    todo = _contiguous(rows, seen, platform.settings.notify_gap_grace)
+    if not todo:
+        return seen
+    wanted = [e.id for e in todo if e.kind in STATES]
+    deploys = {p.get("deploy_id") for p in session.scalars(select(Event.payload).where(Event.id.in_(wanted)))
+               if isinstance(p, dict)} if wanted else set()
+    deploys = {d for d in deploys if isinstance(d, int)}
+    if deploys and session.scalar(select(ForgeTarget.id).where(ForgeTarget.deploy_id.in_(deploys)).limit(1)):
+        return None
+    return int(todo[-1].id)
 
 
 def _deployed_url(session: Any, platform: Platform, target: ForgeTarget) -> str | None:

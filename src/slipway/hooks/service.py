@@ -12,9 +12,7 @@ import functools
 import json
 import logging
 import secrets
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +42,6 @@ from slipway.hooks.providers import Malformed, Parsed, Provider
 from slipway.jobs.models import Job
 
 log = logging.getLogger(__name__)
-
-# SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy handler
-# (1 ms, 2 ms, 5 ms … 100 ms steps): under a burst that turns into second-long tails. Threads of this
-# process queue here instead and take the write lock in turn; other processes still meet the busy handler.
-_SQLITE_WRITERS = threading.Lock()
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -198,12 +190,18 @@ _INSERT_DELIVERY, _INSERT_DEPLOY, _INSERT_JOB, _INSERT_EVENT = (insert(_DELIVERI
                                                                 insert(_EVENTS))
 _INSERT_AUDIT = insert(AuditRecord.__table__)
 _LOCK_APP = select(App.id).where(App.id == bindparam("app_id")).with_for_update()
-_WAITING = select(_DEPLOYS.c.id).where(_DEPLOYS.c.app_id == bindparam("app_id"), _DEPLOYS.c.kind == "deploy",
+# (bound as of_app and at: in an UPDATE, app_id and run_at name the columns' own parameters)
+_WAITING = select(_DEPLOYS.c.id).where(_DEPLOYS.c.app_id == bindparam("of_app"), _DEPLOYS.c.kind == "deploy",
                                        _DEPLOYS.c.source.is_(None))  # a pushed deploy's pusher waits for it
 _WAITING_QUEUED = _WAITING.where(_DEPLOYS.c.status == "queued").order_by(_DEPLOYS.c.id.desc()).limit(1)
-_WAITING_SCHEDULED = (_WAITING.where(_DEPLOYS.c.status == "scheduled", _DEPLOYS.c.run_at == bindparam("run_at"))
+_WAITING_SCHEDULED = (_WAITING.where(_DEPLOYS.c.status == "scheduled", _DEPLOYS.c.run_at == bindparam("at"))
                       .order_by(_DEPLOYS.c.id.desc()).limit(1))
 _SET_COMMIT = update(_DEPLOYS).where(_DEPLOYS.c.id == bindparam("deploy_id")).values(commit=bindparam("new_commit"))
+# the same in one statement where UPDATE … RETURNING exists (PostgreSQL, SQLite >= 3.35): a burst of pushes
+# is mostly this path, so a round trip less per delivery
+_COALESCE_QUEUED, _COALESCE_SCHEDULED = (
+    update(_DEPLOYS).where(_DEPLOYS.c.id == waiting.scalar_subquery()).values(commit=bindparam("new_commit"))
+    .returning(_DEPLOYS.c.id) for waiting in (_WAITING_QUEUED, _WAITING_SCHEDULED))
 _SET_JOB = update(_DEPLOYS).where(_DEPLOYS.c.id == bindparam("deploy_id")).values(job_id=bindparam("new_job"))
 
 
@@ -213,20 +211,12 @@ def _decrypted(box: Box, secret_enc: str) -> str:
     return box.decrypt(secret_enc)
 
 
-@contextmanager
-def _connection(platform: Any) -> Iterator[Connection]:
-    """One transaction (on SQLite: BEGIN IMMEDIATE, after this process's other writers)."""
-    lock = _SQLITE_WRITERS if platform.engine.dialect.name == "sqlite" else nullcontext()
-    with lock, platform.engine.begin() as conn:
-        yield conn
-
-
 def _receive(platform: Any, provider: Provider, provider_name: str, hook_id: str,
              headers: Mapping[str, str], body: bytes) -> Answer:
     values: dict[str, Any] = {"provider": provider_name, "event": provider.event(headers),
                               "headers": _kept_headers(headers)}
     try:
-        with _connection(platform) as conn:
+        with platform.engine.begin() as conn:  # (on SQLite: after this process's other writers, see db.py)
             conn.info["audit_written"] = 0  # (the DBAPI connection's info outlives this checkout)
             answer = _intake(platform, conn, provider, hook_id, headers, body, values)
             written = conn.info.pop("audit_written", 0)
@@ -304,12 +294,15 @@ def _queue_deploy(conn: Connection, hook: Any, *, commit: str, actor: str, run_a
     scheduled = run_at is not None and run_at > now
     if conn.dialect.name != "sqlite":  # see deploys.service._waiting_deploy: the pipeline's start locks it too
         conn.execute(_LOCK_APP, {"app_id": app_id})
-    if scheduled:
-        pending = conn.execute(_WAITING_SCHEDULED, {"app_id": app_id, "run_at": run_at}).scalar()
+    params = {"of_app": app_id, "at": run_at, "new_commit": commit} if scheduled else \
+        {"of_app": app_id, "new_commit": commit}
+    if conn.dialect.update_returning:
+        pending = conn.execute(_COALESCE_SCHEDULED if scheduled else _COALESCE_QUEUED, params).scalar()
     else:
-        pending = conn.execute(_WAITING_QUEUED, {"app_id": app_id}).scalar()
+        pending = conn.execute(_WAITING_SCHEDULED if scheduled else _WAITING_QUEUED, params).scalar()
+        if pending is not None:
+            conn.execute(_SET_COMMIT, {"deploy_id": pending, "new_commit": commit})
     if pending is not None:
-        conn.execute(_SET_COMMIT, {"deploy_id": pending, "new_commit": commit})
         _event(conn, hook, "deploy.coalesced", actor, {"deploy_id": pending, "commit": commit})
         return int(pending)
     deploy_id = conn.execute(_INSERT_DEPLOY, {
