@@ -264,6 +264,12 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/apps/{name}/webhooks/rotate"): AX,
     ("POST", "/apps/{name}/webhooks/settings"): AW,
     ("POST", "/apps/{name}/webhooks/deliveries/{delivery_id}/replay"): AD,
+    # dashboard: previews (web/previews_pages.py), as the previews API
+    ("GET", "/apps/{name}/previews"): AR,
+    ("POST", "/apps/{name}/previews/settings"): AW,
+    ("POST", "/apps/{name}/previews/overrides"): AW,
+    ("POST", "/apps/{name}/previews/overrides/unset"): AW,
+    ("POST", "/apps/{name}/previews/{number}/remove"): AD,
     # dashboard: team and activity
     ("GET", "/team"): A,  # the teams the user is in
     ("GET", "/teams/{team}"): TR,
