@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     git_ssh_user: str = Field("", description="User in the git remote users add (default: the user Slipway runs as).")
     git_ssh_host: str = Field("", description="Host in the git remote (default: public_url's host, else localhost).")
     git_ssh_port: int = Field(22, ge=1, le=65535, description="SSH port in the git remote.")
+    git_max_push_mb: int = Field(1024, ge=1, description="Largest pack one `git push` may send (MB).")
 
     # pull request previews and status reports to the forge (see slipway/previews, slipway/forge)
     preview_max_per_app: int = Field(5, ge=0, description="Open previews per app; a PR beyond it is refused.")

@@ -41,6 +41,7 @@ class Background:
             Periodic("prune-stopped-instances", 3600.0, lambda: reconcile.prune_stopped_instances(
                 platform, older_than=dt.timedelta(days=platform.settings.log_retention_days))),
             Periodic("prune-audit-records", 3600.0, lambda: audit_service.prune_task(platform)),
+            Periodic("prune-one-off-containers", 3600.0, lambda: reconcile.prune_one_off_containers(platform)),
         ]
         if router:
             tasks.append(Periodic("ensure-router", 5.0, lambda: reconcile.ensure_router(platform)))

@@ -86,6 +86,19 @@ def prune_stopped_instances(platform: Platform, *, older_than: dt.timedelta = dt
                 session.delete(row)
 
 
+def prune_one_off_containers(platform: Platform) -> int:
+    """Exited one-off containers of the docker runtime (see DockerRuntime.prune_one_offs)."""
+    runtime = platform.runtimes.get("docker")
+    prune = getattr(runtime, "prune_one_offs", None)
+    if prune is None:
+        return 0
+    try:
+        return int(prune(older_than=3600.0))
+    except SlipwayError as exc:  # the engine is down: the next round
+        log.warning("could not prune one-off containers: %s", exc.message)
+        return 0
+
+
 def ensure_router(platform: Platform) -> None:
     ensure = getattr(platform.router, "ensure", None)
     if ensure is not None:

@@ -47,7 +47,8 @@ def ensure(settings: Settings, app_name: str, branch: str) -> Path:
     for key, value in (("receive.procReceiveRefs", "refs/heads"),  # every branch push asks the hook
                        ("receive.denyDeletes", "false"),  # the hook decides (it keeps the deploy branch)
                        ("receive.denyNonFastForwards", "false"),  # `git push -f` of an older commit deploys it
-                       ("core.logAllRefUpdates", "true")):  # a reflog: what was deployed when
+                       ("core.logAllRefUpdates", "true"),  # a reflog: what was deployed when
+                       ("receive.maxInputSize", str(settings.git_max_push_mb * 1024 * 1024))):  # a disk-filler
         _git(git, ["--git-dir", str(path), "config", key, value])
     hook = path / "hooks" / "proc-receive"
     hook.parent.mkdir(exist_ok=True)

@@ -277,6 +277,26 @@ class DockerRuntime:
         return docker_tty.open_tty(self, spec.image, argv, name=spec.instance_id, rows=rows, cols=cols,
                                    options=self._options(spec, labels={ONE_OFF: "1"}))
 
+    def prune_one_offs(self, older_than: float = 3600.0) -> int:
+        """Remove one-off containers (`run`, `run -t`) that ended more than `older_than` seconds ago: a
+        control plane that dies during a session leaves its container behind, exited. Running ones stay."""
+        # the state is judged here: engines differ in the status filters they know (podman: no "dead")
+        containers = self.call("list one-off containers", lambda: self.client.containers.list(
+            all=True, filters={"label": f"{ONE_OFF}=1"}))
+        removed = 0
+        for container in containers:
+            state = container.attrs.get("State") or {}
+            ended = _unix(state.get("FinishedAt")) or _unix(container.attrs.get("Created"))
+            if container.status in ("running", "paused", "restarting") or state.get("Running") or ended is None \
+                    or time.time() - ended < older_than:
+                continue
+            try:
+                self.call("remove a one-off container", lambda c=container: c.remove(force=True))
+            except SlipwayError:
+                continue  # gone meanwhile, or the engine is busy: the next round
+            removed += 1
+        return removed
+
     # ---- helpers ---------------------------------------------------------------------------------
 
     def _options(self, spec: InstanceSpec, *, labels: dict[str, str]) -> dict[str, Any]:

@@ -126,3 +126,21 @@ def test_the_hook_speaks_proc_receive_and_refuses_pushes_outside_the_gateway(mon
     answer = read_pkt(stdout)
     assert answer is not None and answer.startswith(b"ng refs/heads/main push through the Slipway git remote")
     assert read_pkt(stdout) is None
+
+
+def test_a_push_over_the_size_limit_is_refused(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from slipway.gitpush import repos
+
+    settings.git_max_push_mb = 1
+    bare = repos.ensure(settings, "hello", "main")
+    work = tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # random: git cannot compress it below 1 MB
+    subprocess.run(["git", "-C", str(work), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(work), "commit", "-qm", "big"], check=True)
+    # a tag: the proc-receive hook only takes branches, so the size check alone decides
+    pushed = subprocess.run(["git", "-C", str(work), "push", str(bare), "HEAD:refs/tags/big"],
+                            capture_output=True, text=True)
+    assert pushed.returncode != 0 and "maximum allowed size" in pushed.stderr, pushed.stderr
