@@ -32,6 +32,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                                         "[init]\n\tdefaultBranch = main\n")
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests hash with argon2 at its lowest cost: production cost (~50 ms a hash) made every user
+    fixture slow. Servers the integration tests start in their own processes keep the real cost."""
+    from argon2 import PasswordHasher
+
+    from slipway.auth import service as auth_service
+
+    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
 def postgres_base() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
