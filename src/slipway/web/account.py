@@ -46,7 +46,7 @@ def _account(request: Request, platform: object, who: object, status: int = 200,
         user = session.get(User, who.user_id)  # type: ignore[attr-defined]
         sessions = auth_service.list_sessions(session, user.id)
         tokens = [token_out(session, t) for t in auth_service.list_tokens(session, user_id=user.id, all_users=False)]
-        ssh_keys = [key_out(k, user.username) for k in keys.listed(session, user_id=user.id)]
+        ssh_keys = [key_out(session, k) for k in keys.listed(session, user_id=user.id)]
         teams = [session.get(Team, t) for t in sorted({t for t, _ in access.roles})]
         setup_uri = auth_service.provisioning_uri(platform.box, user) if user.totp_enabled_at is None else None  # type: ignore[attr-defined]
         setup_secret = platform.box.decrypt(user.totp_secret_enc) if setup_uri else None  # type: ignore[attr-defined]
