@@ -296,6 +296,10 @@ def add_member(
     """Membership by consent. A member of the team gets the role at once (a role change, or a project role);
     anyone else gets an invitation addressed to that name, to accept from their account — whether or not
     such a user exists, so that the answer tells a team admin nothing about other teams' users."""
+    from slipway.auth.service import USERNAME
+
+    if not USERNAME.fullmatch(username):  # no account can have such a name: saying so reveals nothing
+        raise Invalid("a username is 1 to 64 letters, digits or . _ @ -")
     if is_member(session, team, username):
         user = session.scalar(select(User).where(User.username == username))
         assert user is not None

@@ -135,3 +135,9 @@ def test_the_dashboard_invites_and_the_account_page_accepts(world: World) -> Non
     assert accepted.status_code == 303 and accepted.headers["location"] == "/teams/default"
     assert "outsider" in members(world)
     assert world.call("outsider", "GET", "/api/v1/apps/alpha").status_code == 200
+
+
+def test_a_name_no_account_can_have_is_refused_plainly(world: World) -> None:
+    for bad in ("a b", "x" * 65, "ab%0A"):
+        answer = world.call("owner", "PUT", f"/api/v1/teams/default/members/{bad}", json={"role": "viewer"})
+        assert answer.status_code == 422, (bad, answer.text)
