@@ -83,6 +83,13 @@ class Host:
     def login(self) -> None:
         self.env["SLIPWAY_TOKEN"] = self.cli_json("admin", "token", "--name", "tests")["token"]
 
+    def as_user(self, username: str, role: str = "owner") -> None:
+        """Act as a dashboard user of the default team (a token of their account) from now on."""
+        result = subprocess.run([SLIPWAY, "admin", "user", "create", username, "--password-stdin", "--role", role],
+                                env=self.env, input="correct horse battery\n", capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        self.env["SLIPWAY_TOKEN"] = self.cli_json("admin", "token", "--name", username, "--user", username)["token"]
+
     def through_router(self, app: str, path: str = "/") -> httpx.Response:
         return httpx.get(f"http://127.0.0.1:{self.settings.http_port}{path}",
                          headers={"Host": f"{app}.{self.settings.base_domain}"}, timeout=5)

@@ -198,7 +198,7 @@ def list_instances(name: str, platform: PlatformDep, _: CurrentPrincipal) -> lis
 
 
 @router.get("/{name}/logs")
-def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
+def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal, access: AccessDep,
              lines: int = Query(100, ge=1, le=10000), follow: bool = Query(False),
              process_type: str | None = Query(None, max_length=64),
              level: Literal["debug", "info", "warn", "error"] | None = Query(
@@ -209,7 +209,9 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
              since: str | None = Query(None, description="History from this time (ISO 8601 or 15m, 2h, 7d) "
                                                          "instead of the last `lines` lines.")) -> Response:
     """Instance output, newest last. With follow=true: a text/event-stream of new lines. The filters (the
-    same as log search) apply to the history and to the streamed lines."""
+    same as log search) apply to the history and to the streamed lines. The app's env values (also base64-
+    and URL-encoded) are masked unless the caller may reveal them (app:env:reveal)."""
+    from slipway import redaction
     from slipway.observability import logsearch
     from slipway.observability.series import service as series
 
@@ -217,6 +219,7 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
                             since=series.parse_time(since) if since else None, limit=lines)
     with platform.sessions() as session:
         app = app_service.get(session, name)
+        redact = redaction.for_caller(session, platform.box, app, access)
         versions = dict(session.execute(select(Release.id, Release.version).where(Release.app_id == app.id)).all())
         instances = [i for i in instance_service.active(session, app.id)
                      if (process_type is None or i.process_type == process_type)
@@ -224,12 +227,12 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
     if process_type is not None and not instances:
         raise NotFound(f"{name} has no running {process_type} instance")
     if query.since is not None:  # matching history from the log files, stopped instances included
-        hits, _ = logsearch.search(platform, app.id, query)
+        hits, _ = logsearch.search(platform, app.id, query, redact)
         tail = [f"{hit.ts} {hit.stream} {hit.text}" for hit in hits
                 if process_type is None or hit.process_type == process_type]
     else:
-        tail = sorted(line for i in instances for line in instance_service.runtime_of(platform, i).logs(i.id, lines)
-                      if logsearch.line_matches(line, query))[-lines:]
+        tail = sorted(line for i in instances for raw in instance_service.runtime_of(platform, i).logs(i.id, lines)
+                      if logsearch.line_matches(line := logsearch.redact_line(raw, redact), query))[-lines:]
     if not follow:
         return Response("\n".join(tail) + ("\n" if tail else ""), media_type="text/plain; charset=utf-8")
 
@@ -241,7 +244,8 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
 
         def pump(instance: Instance) -> None:
             try:
-                for line in instance_service.runtime_of(platform, instance).follow(instance.id, stop_after=3600):
+                for raw in instance_service.runtime_of(platform, instance).follow(instance.id, stop_after=3600):
+                    line = logsearch.redact_line(raw, redact)
                     if logsearch.line_matches(line, query):
                         lines_q.put(line)
             except SlipwayError:

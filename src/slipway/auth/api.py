@@ -18,6 +18,7 @@ from slipway.auth.schemas import (
     InvitationOut,
     MemberOut,
     MemberPut,
+    MyInvitationOut,
     ProjectCreate,
     ProjectOut,
     TeamCreate,
@@ -186,17 +187,21 @@ def list_teams(platform: PlatformDep, access: AccessDep) -> list[TeamOut]:
 @teams_router.post("/teams", response_model=TeamOut, status_code=201)
 def create_team(body: TeamCreate, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep) -> TeamOut:
     with transaction(platform.sessions) as session:
-        owner = (
-            auth_service.user_by_name(session, body.owner)
-            if body.owner
-            else session.get(User, who.user_id)
-            if who.user_id
-            else None
-        )
-        if owner is None:
+        me = session.get(User, who.user_id) if who.user_id else None
+        invitee = None
+        if me is not None:
+            # a user founds the team and owns it; anyone else named as owner is invited (consent, and no
+            # answer that tells whether such a user exists)
+            owner: User | None = me
+            invitee = body.owner if body.owner and body.owner != me.username else None
+        elif body.owner:  # the host admin (a host-made token) names the first owner
+            owner = auth_service.user_by_name(session, body.owner)
+        else:
             raise Invalid("name the team's first owner: a host-made token has no account of its own")
         team = team_service.create_team(session, name=body.name, owner=owner, actor=who.actor)
         team_service.create_project(session, team=team, name=body.name, actor=who.actor)
+        if invitee is not None:
+            team_service.add_member(session, team=team, username=invitee, role="owner", actor=who.actor)
         access.roles[(team.id, None)] = "owner" if owner else access.roles.get((team.id, None), "")
         access.project_teams.update({p.id: team.id for p in team_service.projects(session, team)})
         return _team_out(session, team, access)
@@ -239,26 +244,38 @@ def acting_rank(access: Access, team_id: int) -> int | None:
     return team_service.rank(access.role_in_team(team_id))
 
 
-@teams_router.put("/teams/{team}/members/{username}", response_model=MemberOut)
+@teams_router.put("/teams/{team}/members/{username}", response_model=MemberOut,
+                  responses={202: {"model": MemberOut, "description": "Not a member yet: invited (status "
+                                                                      "'invited'); they accept from their account."}})
 def put_member(
-    team: str, username: str, body: MemberPut, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep
+    team: str, username: str, body: MemberPut, who: CurrentPrincipal, platform: PlatformDep, access: AccessDep,
+    response: Response,
 ) -> MemberOut:
+    """A member's role (at once); anyone else is invited and joins when they accept (202). The answer is the
+    same for a name that exists and one that does not: it reveals nothing about users outside the team."""
     with transaction(platform.sessions) as session:
         row = team_service.get_team(session, team)
-        user = auth_service.user_by_name(session, username)
         project = team_service.get_project(session, body.project) if body.project else None
-        member = team_service.set_member(
+        if project is not None and project.team_id != row.id:
+            raise NotFound(f"no project named {body.project!r} in team {row.name!r}")
+        result = team_service.add_member(
             session,
             team=row,
-            user=user,
+            username=username,
             role=body.role,
             project=project,
             actor=who.actor,
             acting_rank=acting_rank(access, row.id),
         )
+        if isinstance(result, Invitation):
+            response.status_code = 202
+            return MemberOut(username=username, role=result.role, project=project.name if project else None,
+                             two_factor=None, status="invited", invitation_id=result.id)
+        user = session.get(User, result.user_id)
+        assert user is not None
         return MemberOut(
             username=user.username,
-            role=member.role,
+            role=result.role,
             project=project.name if project else None,
             two_factor=user.totp_enabled_at is not None,
         )
@@ -270,6 +287,8 @@ def delete_member(
 ) -> Response:
     with transaction(platform.sessions) as session:
         row = team_service.get_team(session, team)
+        if not team_service.is_member(session, row, username):  # the same answer for a name that doesn't exist
+            raise NotFound(f"{username} is not a member of {row.name}")
         team_service.remove_member(
             session,
             team=row,
@@ -308,6 +327,7 @@ def invitation_out(session: Session, row: Invitation, base_url: str, plain: str 
         email=row.email,
         created_by=row.created_by,
         expires_at=row.expires_at,
+        username=row.username,
         url=f"{base_url.rstrip('/')}/invite/{plain}" if plain else None,
         token=plain,
     )
@@ -348,6 +368,51 @@ def revoke_invitation(team: str, invitation_id: int, who: CurrentPrincipal, plat
         team_service.revoke_invitation(
             session, team=team_service.get_team(session, team), invitation_id=invitation_id, actor=who.actor
         )
+    return Response(status_code=204)
+
+
+def _consenting_user(session: Session, who: Principal) -> User:
+    """The account that accepts or declines: a dashboard session, or an admin-scope token of that user (a
+    narrower token may not change what its user belongs to)."""
+    if who.user_id is None or who.kind not in ("user", "token") or (who.kind == "token" and who.scope != "admin"):
+        raise Forbidden("answer an invitation as its user: in the dashboard, or with an admin-scope token of your "
+                        "account")
+    user = session.get(User, who.user_id)
+    assert user is not None
+    return user
+
+
+@teams_router.get("/account/invitations", response_model=list[MyInvitationOut])
+def my_invitations(who: CurrentPrincipal, platform: PlatformDep) -> list[MyInvitationOut]:
+    """The open invitations addressed to you (a team added you by name)."""
+    if who.user_id is None:
+        return []
+    with platform.sessions() as session:
+        user = session.get(User, who.user_id)
+        return [my_invitation_out(session, i) for i in team_service.pending_for(session, user.username)] \
+            if user else []
+
+
+def my_invitation_out(session: Session, row: Invitation) -> MyInvitationOut:
+    team = session.get(Team, row.team_id)
+    project = session.get(Project, row.project_id) if row.project_id else None
+    return MyInvitationOut(id=row.id, team=team.name if team else "", role=row.role,
+                           project=project.name if project else None, created_by=row.created_by,
+                           expires_at=row.expires_at)
+
+
+@teams_router.post("/account/invitations/{invitation_id}/accept", response_model=TeamOut)
+def accept_my_invitation(invitation_id: int, who: CurrentPrincipal, platform: PlatformDep) -> TeamOut:
+    with transaction(platform.sessions) as session:
+        team = team_service.accept_addressed(session, user=_consenting_user(session, who),
+                                             invitation_id=invitation_id)
+        return TeamOut(name=team.name, require_2fa=team.require_2fa)
+
+
+@teams_router.post("/account/invitations/{invitation_id}/decline", status_code=204)
+def decline_my_invitation(invitation_id: int, who: CurrentPrincipal, platform: PlatformDep) -> Response:
+    with transaction(platform.sessions) as session:
+        team_service.decline(session, user=_consenting_user(session, who), invitation_id=invitation_id)
     return Response(status_code=204)
 
 

@@ -65,6 +65,8 @@ class Invitation(Base):
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), default=None)
     role: Mapped[str] = mapped_column(String(16))
     email: Mapped[str | None] = mapped_column(String(254), default=None)
+    # addressed to one account (a member added by name): only that user may accept it, from their account
+    username: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -79,6 +79,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/account/tokens"): A,
     ("POST", "/account/tokens/{token_id}/revoke"): A,
     ("POST", "/account/ssh-keys"): A,
+    ("POST", "/account/invitations/{invitation_id}/accept"): A,
+    ("POST", "/account/invitations/{invitation_id}/decline"): A,
     ("POST", "/account/ssh-keys/{key_id}/remove"): A,
     # apps
     ("GET", "/api/v1/apps"): AR,  # filtered to what the principal can see
@@ -202,6 +204,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/teams/{team}/invitations"): TA,
     ("DELETE", "/api/v1/teams/{team}/invitations/{invitation_id}"): TA,
     ("POST", "/api/v1/invitations/{token}/accept"): A,
+    ("GET", "/api/v1/account/invitations"): A,  # addressed to the caller's own account
+    ("POST", "/api/v1/account/invitations/{invitation_id}/accept"): A,
+    ("POST", "/api/v1/account/invitations/{invitation_id}/decline"): A,
     ("GET", "/api/v1/teams/{team}/activity"): AU,
     ("GET", "/api/v1/projects/{project}/activity"): AU,
     # dashboard: apps
@@ -276,6 +281,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/teams/{team}/settings"): TO,
     ("POST", "/teams/{team}/invitations"): TA,
     ("POST", "/teams/{team}/invitations/{invitation_id}/revoke"): TA,
+    ("POST", "/teams/{team}/members"): TA,  # a member's role at once; anyone else: an invitation
     ("POST", "/teams/{team}/members/{username}/role"): TA,
     ("POST", "/teams/{team}/members/{username}/remove"): TA,
     ("POST", "/teams/{team}/projects"): TA,

@@ -65,7 +65,9 @@ class MemberOut(BaseModel):
     username: str
     role: str
     project: str | None
-    two_factor: bool
+    two_factor: bool | None = Field(None, description="Members only (null for an invitation).")
+    status: Literal["member", "invited"] = "member"
+    invitation_id: int | None = Field(None, description="With status 'invited': the invitation they accept.")
 
 
 class MemberPut(Strict):
@@ -96,8 +98,18 @@ class InvitationOut(BaseModel):
     email: str | None
     created_by: str
     expires_at: dt.datetime
+    username: str | None = Field(None, description="Addressed to this account (a member added by name).")
     url: str | None = None
     token: str | None = None
+
+
+class MyInvitationOut(BaseModel):
+    id: int
+    team: str
+    role: str
+    project: str | None
+    created_by: str
+    expires_at: dt.datetime
 
 
 class InvitationAccept(Strict):

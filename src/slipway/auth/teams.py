@@ -233,11 +233,13 @@ def invite(
     role: str,
     project: Project | None = None,
     email: str | None = None,
+    username: str | None = None,
     ttl: dt.timedelta = INVITE_TTL,
     actor: str,
     acting_rank: int | None = None,
 ) -> tuple[str, Invitation]:
-    """A link token, shown once (only its hash is kept)."""
+    """A link token, shown once (only its hash is kept). With `username`: addressed to that account, which
+    accepts it from its own account page (the link is not shown, and no one else can accept it)."""
     _check_role(role)
     if acting_rank is not None and rank(role) > acting_rank:
         raise Forbidden(f"only an owner can invite an {role}")
@@ -253,6 +255,7 @@ def invite(
         project_id=project.id if project else None,
         role=role,
         email=email,
+        username=username,
         token_hash=token_hash(plain),
         created_by=actor,
         expires_at=utcnow() + ttl,
@@ -269,8 +272,76 @@ def invite(
         invitation_id=row.id,
         project=project.name if project else None,
         email=email,
+        username=username,
     )
     return plain, row
+
+
+def is_member(session: Session, team: Team, username: str) -> bool:
+    return session.scalar(
+        select(Membership.id).join(User, User.id == Membership.user_id)
+        .where(Membership.team_id == team.id, User.username == username).limit(1)) is not None
+
+
+def add_member(
+    session: Session,
+    *,
+    team: Team,
+    username: str,
+    role: str,
+    project: Project | None = None,
+    actor: str,
+    acting_rank: int | None = None,
+) -> Membership | Invitation:
+    """Membership by consent. A member of the team gets the role at once (a role change, or a project role);
+    anyone else gets an invitation addressed to that name, to accept from their account — whether or not
+    such a user exists, so that the answer tells a team admin nothing about other teams' users."""
+    from slipway.auth.service import USERNAME
+
+    if not USERNAME.fullmatch(username):  # no account can have such a name: saying so reveals nothing
+        raise Invalid("a username is 1 to 64 letters, digits or . _ @ -")
+    if is_member(session, team, username):
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        return set_member(session, team=team, user=user, role=role, project=project, actor=actor,
+                          acting_rank=acting_rank)
+    for old in pending_for(session, username, team=team):  # the newest invitation replaces the older ones
+        old.revoked_at = utcnow()
+    _, row = invite(session, team=team, role=role, project=project, username=username[:64], actor=actor,
+                    acting_rank=acting_rank)
+    return row
+
+
+def pending_for(session: Session, username: str, *, team: Team | None = None) -> list[Invitation]:
+    """Open invitations addressed to `username` (of one team, or of all)."""
+    query = select(Invitation).where(Invitation.username == username, Invitation.accepted_at.is_(None),
+                                     Invitation.revoked_at.is_(None), Invitation.expires_at > utcnow())
+    if team is not None:
+        query = query.where(Invitation.team_id == team.id)
+    return list(session.scalars(query.order_by(Invitation.id)))
+
+
+def _addressed(session: Session, user: User, invitation_id: int) -> Invitation:
+    row = session.get(Invitation, invitation_id)
+    if row is None or row.username != user.username or row not in pending_for(session, user.username):
+        raise NotFound(f"no open invitation {invitation_id} for you")
+    return row
+
+
+def accept_addressed(session: Session, *, user: User, invitation_id: int) -> Team:
+    """The user joins the team of an invitation addressed to them."""
+    row = _addressed(session, user, invitation_id)
+    _join(session, row, user)
+    team = session.get(Team, row.team_id)
+    assert team is not None
+    return team
+
+
+def decline(session: Session, *, user: User, invitation_id: int) -> None:
+    row = _addressed(session, user, invitation_id)
+    row.revoked_at = utcnow()
+    events.emit(session, "invitation.declined", actor=f"user:{user.username}", team_id=row.team_id,
+                invitation_id=row.id)
 
 
 def open_invitation(session: Session, plain: str) -> Invitation:
@@ -287,12 +358,19 @@ def accept(
     from slipway.auth import service as auth_service
 
     row = open_invitation(session, plain)
+    if row.username is not None and (user is None or user.username != row.username):
+        raise Forbidden("this invitation is addressed to another account: only that user may accept it")
     if user is None:
         if not username or password is None:
             raise Invalid("a username and a password are needed to create an account")
         user = auth_service.create_user(
             session, username=username, password=password, role=None, actor=f"user:{username}"
         )
+    _join(session, row, user)
+    return user
+
+
+def _join(session: Session, row: Invitation, user: User) -> None:
     team = session.get(Team, row.team_id)
     assert team is not None
     project = session.get(Project, row.project_id) if row.project_id else None
@@ -308,7 +386,6 @@ def accept(
         invitation_id=row.id,
         role=row.role,
     )
-    return user
 
 
 def revoke_invitation(session: Session, *, team: Team, invitation_id: int, actor: str) -> None:

@@ -37,7 +37,8 @@ def _read_key(path: str | None) -> str:
 def add(name: str = typer.Argument(..., help="A name for the key, e.g. laptop."),
         path: str = typer.Argument(None, help="Public key file ('-': standard input; default: ~/.ssh/id_*.pub)."),
         json_out: bool = JSON) -> None:
-    """Register a public key: it may then `git push` to every app you may deploy."""
+    """Register a public key of yours: it may then `git push` to every app you may deploy (with your roles of
+    the moment, capped by this token's scope and team). Needs a token of your account, not a host token."""
     data = Client().post("/ssh-keys", json={"name": name, "public_key": _read_key(path)})
     if json_out:
         return emit_json(data)
@@ -52,8 +53,11 @@ def list_keys(json_out: bool = JSON) -> None:
         return emit_json(data)
     for row in data:
         row["used"] = (row["last_used_at"] or "never")[:19].replace("T", " ")
+        cap = f"{row.get('scope', 'deploy')} in {row.get('team') or 'your teams'}"
+        row["cap"] = "disabled" if row.get("disabled") else cap
     table(data, [("id", "ID"), ("name", "NAME"), ("type", "TYPE"), ("fingerprint", "FINGERPRINT"),
-                 ("used", "LAST PUSH")], empty="no keys yet: `slipway ssh-keys add laptop ~/.ssh/id_ed25519.pub`")
+                 ("cap", "ACTS WITH"), ("used", "LAST PUSH")],
+          empty="no keys yet: `slipway ssh-keys add laptop ~/.ssh/id_ed25519.pub`")
 
 
 @app.command("remove")

@@ -38,13 +38,56 @@ def members(team: str, json_out: bool = JSON) -> None:
           empty="no members")
 
 
+def _put_member(team: str, username: str, role_name: str, project: str | None, json_out: bool) -> None:
+    data = Client().request("PUT", f"/teams/{team}/members/{username}",
+                            json={"role": role_name, **({"project": project} if project else {})})
+    if json_out:
+        return emit_json(data)
+    if data.get("status") == "invited":
+        return console.print(f"invited {username} to {team} as {role_name}: they join when they accept "
+                             f"(`slipway team invitations`, then `slipway team accept {data['invitation_id']}`)",
+                             markup=False)
+    console.print(f"{username} is {role_name} in {team}")
+
+
 @app.command("role")
 def role(team: str, username: str, role_name: str = typer.Argument(..., metavar="ROLE"),
          project: str = typer.Option(None, "--project", help="Only in this project."), json_out: bool = JSON) -> None:
-    """Give a member a role: viewer, developer, admin or owner."""
-    data = Client().request("PUT", f"/teams/{team}/members/{username}",
-                            json={"role": role_name, **({"project": project} if project else {})})
-    return emit_json(data) if json_out else console.print(f"{username} is {role_name} in {team}")
+    """Give a member a role: viewer, developer, admin or owner (anyone else is invited: see `team add`)."""
+    _put_member(team, username, role_name, project, json_out)
+
+
+@app.command("add")
+def add(team: str, username: str, role_name: str = typer.Option("developer", "--role"),
+        project: str = typer.Option(None, "--project", help="Only in this project."), json_out: bool = JSON) -> None:
+    """Add a user by name: they get an invitation and join when they accept it (a member: a new role)."""
+    _put_member(team, username, role_name, project, json_out)
+
+
+@app.command("invitations")
+def invitations(json_out: bool = JSON) -> None:
+    """The invitations addressed to you: teams that added you by name."""
+    data = Client().get("/account/invitations")
+    if json_out:
+        return emit_json(data)
+    table(data, [("id", "ID"), ("team", "TEAM"), ("role", "ROLE"), ("project", "PROJECT"), ("created_by", "BY"),
+                 ("expires_at", "EXPIRES")], empty="no open invitations")
+
+
+@app.command("accept")
+def accept(invitation_id: int = typer.Argument(..., help="See `slipway team invitations`."),
+           json_out: bool = JSON) -> None:
+    """Join the team of an invitation addressed to you."""
+    data = Client().post(f"/account/invitations/{invitation_id}/accept")
+    return emit_json(data) if json_out else console.print(f"you joined team {data['name']}")
+
+
+@app.command("decline")
+def decline(invitation_id: int = typer.Argument(..., help="See `slipway team invitations`."),
+            json_out: bool = JSON) -> None:
+    """Turn down an invitation addressed to you."""
+    Client().post(f"/account/invitations/{invitation_id}/decline")
+    return emit_json({"declined": invitation_id}) if json_out else console.print(f"declined invitation {invitation_id}")
 
 
 @app.command("remove")

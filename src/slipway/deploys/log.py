@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from slipway.db import transaction, utcnow
 from slipway.deploys.models import DeployLogLine
-
-MASK = "••••••••"
+from slipway.redaction import Redactor
 
 
 class DeployLog:
@@ -25,17 +24,14 @@ class DeployLog:
         self._last_flush = time.monotonic()
         self._flush_every = flush_every
         self._batch = batch
-        self._secrets: list[str] = []
+        self._redactor = Redactor()
 
     def redact(self, values: list[str]) -> None:
-        """Never let an env value reach the log, even if the app prints it."""
-        self._secrets = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+        """Never let an env value reach the log (nor its base64 or URL-encoded form), even if the app prints it."""
+        self._redactor = Redactor(values)
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        return self._redactor(text)
 
     def __call__(self, line: str) -> None:
         line = self.scrub(line)

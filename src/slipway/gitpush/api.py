@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from slipway.apps import service as app_service
+from slipway.auth.models import Team
 from slipway.auth.service import Principal
 from slipway.db import transaction
 from slipway.deploys.api import deploy_out
@@ -20,27 +22,36 @@ from slipway.web.deps import CurrentPrincipal, PlatformDep
 router = APIRouter(prefix="/api/v1", tags=["git push"])
 
 
-def key_out(key: SshKey, owner: str) -> SshKeyOut:
+def key_out(session: Session, key: SshKey) -> SshKeyOut:
+    team = session.get(Team, key.team_id) if key.team_id else None
     return SshKeyOut(id=key.id, name=key.name, fingerprint=key.fingerprint, type=key.public_key.split()[0],
-                     owner=owner, created_at=key.created_at, last_used_at=key.last_used_at)
+                     owner=keys.owner_name(session, key), scope=key.scope, team=team.name if team else None,
+                     disabled=keys.disabled_reason(key), created_at=key.created_at, last_used_at=key.last_used_at)
+
+
+def key_cap(who: Principal) -> tuple[str, int | None]:
+    """(scope, team) a new key of `who` is capped to: a token's own scope and team; a session: none."""
+    return (who.scope, who.team_id) if who.kind == "token" else ("admin", None)
 
 
 @router.get("/ssh-keys", response_model=list[SshKeyOut])
 def list_keys(platform: PlatformDep, who: CurrentPrincipal) -> list[SshKeyOut]:
-    """Your SSH keys (with a host token: the keys registered with host tokens)."""
+    """Your SSH keys (with a host token: the disabled keys that host tokens once registered)."""
     with platform.sessions() as session:
-        return [key_out(k, keys.owner_name(session, k)) for k in keys.listed(session, user_id=who.user_id)]
+        return [key_out(session, k) for k in keys.listed(session, user_id=who.user_id)]
 
 
 @router.post("/ssh-keys", response_model=SshKeyOut, status_code=201)
 async def add_key(body: SshKeyIn, platform: PlatformDep, who: CurrentPrincipal) -> SshKeyOut:
-    """Register a public key: it may then `git push` to every app you may deploy."""
+    """Register a public key of yours: it may then `git push` to every app you may deploy, with your current
+    roles, capped by the scope (and team) of the token that adds it. Host tokens and read-scope tokens cannot."""
     def add() -> SshKeyOut:
         _no_gateway(who)
+        scope, team_id = key_cap(who)
         with transaction(platform.sessions) as session:
             key = keys.add(session, name=body.name, public_key=body.public_key, user_id=who.user_id,
-                           actor=who.actor)
-            out = key_out(key, keys.owner_name(session, key))
+                           actor=who.actor, scope=scope, team_id=team_id)
+            out = key_out(session, key)
         keys.sync_authorized_keys(platform.sessions, platform.settings)
         return out
 

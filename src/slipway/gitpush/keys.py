@@ -27,7 +27,7 @@ from slipway import events
 from slipway.auth.models import User
 from slipway.config import Settings
 from slipway.db import utcnow
-from slipway.errors import Conflict, Invalid, NotFound
+from slipway.errors import Conflict, Forbidden, Invalid, NotFound
 from slipway.gitpush.models import SshKey
 
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -99,7 +99,21 @@ def _check_loadable(kind: str, data: str) -> None:
                       "make an ed25519 key with `ssh-keygen -t ed25519`")
 
 
-def add(session: Session, *, name: str, public_key: str, user_id: int | None, actor: str) -> SshKey:
+DISABLED_HOST_KEY = ("this key was added with a host token and is disabled: re-add it as a user with "
+                     "slipway ssh-keys add")
+SCOPES = ("deploy", "admin")  # what a key may be capped to (read-scope credentials cannot add keys)
+
+
+def add(session: Session, *, name: str, public_key: str, user_id: int | None, actor: str, scope: str = "admin",
+        team_id: int | None = None) -> SshKey:
+    """A key of user `user_id`: it acts as that user with their current roles, capped by `scope` (the scope of
+    the credential that adds it) and, when `team_id` is set, to that team (a token acts in one team)."""
+    if user_id is None:
+        raise Forbidden("SSH keys belong to users: a host token has no user. Add the key as a user, in the "
+                        "dashboard's account page or with a token of your account (`slipway ssh-keys add`)")
+    if scope not in SCOPES:
+        raise Forbidden("a read-scope token cannot add SSH keys (a key pushes code): use a deploy- or "
+                        "admin-scope token of your account, or the dashboard's account page")
     if not NAME.match(name or ""):
         raise Invalid(f"invalid key name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-'")
     kind, data, fingerprint = parse(public_key)
@@ -107,15 +121,22 @@ def add(session: Session, *, name: str, public_key: str, user_id: int | None, ac
     if existing is not None:
         raise Conflict(f"this key ({fingerprint}) is already registered"
                        + (f" as {existing.name!r}" if existing.user_id == user_id else " by someone else"))
-    if session.scalar(select(SshKey.id).where(SshKey.name == name, SshKey.user_id.is_(None) if user_id is None
-                                              else SshKey.user_id == user_id)) is not None:
+    if session.scalar(select(SshKey.id).where(SshKey.name == name, SshKey.user_id == user_id)) is not None:
         raise Conflict(f"you already have a key named {name!r}: remove it first or pick another name")
     key = SshKey(name=name, user_id=user_id, public_key=f"{kind} {data}", fingerprint=fingerprint,
-                 created_by=actor)
+                 created_by=actor, scope=scope, team_id=team_id)
     session.add(key)
     session.flush()
-    events.emit(session, "ssh_key.added", actor=actor, key_id=key.id, name=name, fingerprint=fingerprint)
+    events.emit(session, "ssh_key.added", actor=actor, key_id=key.id, name=name, fingerprint=fingerprint,
+                scope=scope, team_id=team_id)
     return key
+
+
+def disabled_reason(key: SshKey) -> str | None:
+    """Why a key may not act at all (None: it acts as its user)."""
+    if key.user_id is None or key.disabled_at is not None:
+        return DISABLED_HOST_KEY
+    return None
 
 
 def listed(session: Session, *, user_id: int | None, every_user: bool = False) -> list[SshKey]:

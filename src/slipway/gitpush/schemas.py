@@ -22,6 +22,9 @@ class SshKeyOut(BaseModel):
     fingerprint: str
     type: str
     owner: str
+    scope: str = Field(description="The cap of the credential that added it: deploy or admin.")
+    team: str | None = Field(None, description="The team it is limited to (added with a token of that team).")
+    disabled: str | None = Field(None, description="Why it cannot push (a key added with a host token).")
     created_at: dt.datetime
     last_used_at: dt.datetime | None
 

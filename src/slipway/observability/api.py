@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from slipway import redaction
 from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.config import Settings
@@ -34,7 +35,7 @@ from slipway.observability.schemas import (
 )
 from slipway.observability.series import service as series
 from slipway.observability.tasks import run_check
-from slipway.web.deps import CurrentPrincipal, PlatformDep
+from slipway.web.deps import AccessDep, CurrentPrincipal, PlatformDep
 
 router = APIRouter(prefix="/api/v1", tags=["observability"])
 RangeParam = Query(None, alias="range", description="1h, 6h, 24h, 7d, 30d or 90d (default 1h).")
@@ -319,7 +320,7 @@ def patch_status_page(name: str, body: StatusPagePatch, platform: PlatformDep, w
 
 
 @router.get("/apps/{name}/logs/search")
-def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
+def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal, access: AccessDep,
                 q: str | None = Query(None, max_length=500, description="Text to find (case-insensitive)."),
                 level: Literal["debug", "info", "warn", "error"] | None = Query(
                     None, description="Minimum level: error finds errors, warn finds warnings and errors."),
@@ -333,7 +334,8 @@ def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
                 limit: int = Query(500, ge=1, le=10000),
                 format: Literal["json", "text"] = Query("json",
                                                         description="text: every match streamed (an export).")) -> Any:
-    """Search the app's instance logs (or its deploy logs, or its router access log), newest last."""
+    """Search the app's instance logs (or its deploy logs, or its router access log), newest last. The app's
+    env values (also base64- and URL-encoded) are masked unless the caller may reveal them (app:env:reveal)."""
     query = logsearch.Query(q=q or None, level=level, since=series.parse_time(since) if since else None,
                             until=series.parse_time(until) if until else None, release=release,
                             instance=instance, stream=stream, limit=limit)
@@ -341,8 +343,9 @@ def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
         raise Invalid("'until' must be after 'since'")
     with platform.sessions() as session:
         app = app_service.get(session, name)
+        redact = redaction.for_caller(session, platform.box, app, access)
         if source == "deploys":
-            lines = logsearch.search_deploy_logs(session, app.id, query)
+            lines = logsearch.search_deploy_logs(session, app.id, query, redact)
             if format == "text":
                 return Response("".join(f"{line['ts']} deploy-{line['deploy']} {line['text']}\n" for line in lines),
                                 media_type="text/plain; charset=utf-8")
@@ -357,12 +360,12 @@ def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal,
         return {"lines": [hit.__dict__ for hit in hits], "truncated": truncated}
     if format == "text":
         def export() -> Iterator[str]:
-            for hit in logsearch.stream(platform, app.id, query):
+            for hit in logsearch.stream(platform, app.id, query, redact):
                 yield hit.as_text() + "\n"
 
         return StreamingResponse(export(), media_type="text/plain; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="{name}-logs.txt"'})
-    hits, truncated = logsearch.search(platform, app.id, query)
+    hits, truncated = logsearch.search(platform, app.id, query, redact)
     return {"lines": [hit.__dict__ for hit in hits], "truncated": truncated}
 
 

@@ -3,6 +3,9 @@
 Lines are read file by file, oldest first, filtered on the cheap fields first (the ISO timestamp
 compares as a string), and merged across instances by timestamp, newest last. A file whose last write
 is older than `since` is skipped unread.
+
+Every function that serves lines takes `redact` (redaction.for_caller: the app's env values masked for
+a caller who may not reveal them); it applies before the text filter, so `q` cannot probe a masked value.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session
 from slipway.deploys.models import Deploy, DeployLogLine, Release
 from slipway.instances.models import Instance
 from slipway.platform import Platform
+from slipway.redaction import NOTHING, Redactor
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 ALIASES = {"trace": "debug", "debug": "debug", "info": "info", "notice": "info", "warn": "warn",
@@ -103,7 +107,8 @@ def _files(directory: Path) -> list[Path]:
     return [*rotated, directory / "out.log"]
 
 
-def _scan(directory: Path, query: Query, meta: tuple[str, int | None, str]) -> Iterator[Hit]:
+def _scan(directory: Path, query: Query, meta: tuple[str, int | None, str], redact: Redactor = NOTHING
+          ) -> Iterator[Hit]:
     since, until = _stamp(query.since), _stamp(query.until)
     needle = query.q.lower() if query.q else None
     minimum = LEVELS.get(query.level or "", 0)
@@ -128,6 +133,7 @@ def _scan(directory: Path, query: Query, meta: tuple[str, int | None, str]) -> I
                 _, stream, text = match.groups()
                 if query.stream and stream != query.stream:
                     continue
+                text = redact(text)
                 if needle is not None and needle not in text.lower():
                     continue
                 level = parse_level(text)
@@ -151,46 +157,62 @@ def log_root(platform: Platform) -> Path:
     return Path(root) if root is not None else platform.settings.home / "instances"
 
 
-def stream(platform: Platform, app_id: int, query: Query) -> Iterator[Hit]:
+def stream(platform: Platform, app_id: int, query: Query, redact: Redactor = NOTHING) -> Iterator[Hit]:
     """Every matching line, oldest first (lazy: an export never holds the whole result)."""
     with platform.sessions() as session:
         metas = instances_of(session, app_id, query)
     root = log_root(platform)
-    scans = [_scan(root / meta[0], query, meta) for meta in metas if (root / meta[0]).is_dir()]
+    scans = [_scan(root / meta[0], query, meta, redact) for meta in metas if (root / meta[0]).is_dir()]
     return heapq.merge(*scans, key=lambda hit: hit.ts)
 
 
-def search(platform: Platform, app_id: int, query: Query) -> tuple[list[Hit], bool]:
+def search(platform: Platform, app_id: int, query: Query, redact: Redactor = NOTHING) -> tuple[list[Hit], bool]:
     """The newest `limit` matches, newest last; and whether older matches were left out."""
     newest: deque[Hit] = deque(maxlen=query.limit)
     total = 0
-    for hit in stream(platform, app_id, query):
+    for hit in stream(platform, app_id, query, redact):
         newest.append(hit)
         total += 1
     return list(newest), total > query.limit
 
 
-def search_deploy_logs(session: Session, app_id: int, query: Query) -> list[dict[str, object]]:
-    """The same filters over the deploy logs in the database (text in SQL, level in Python)."""
+def search_deploy_logs(session: Session, app_id: int, query: Query, redact: Redactor = NOTHING
+                       ) -> list[dict[str, object]]:
+    """The same filters over the deploy logs in the database (text in SQL, level in Python; the text in
+    Python too when lines are redacted: a value set after a deploy is not masked in its stored log)."""
     stmt = (select(DeployLogLine.ts, DeployLogLine.line, Deploy.id)
             .join(Deploy, Deploy.id == DeployLogLine.deploy_id).where(Deploy.app_id == app_id))
-    if query.q:
+    if query.q and not redact:
         stmt = stmt.where(func.lower(DeployLogLine.line).contains(query.q.lower(), autoescape=True))
     if query.since:
         stmt = stmt.where(DeployLogLine.ts >= query.since)
     if query.until:
         stmt = stmt.where(DeployLogLine.ts <= query.until)
+    python_q = query.q.lower() if query.q and redact else None
     rows = session.execute(stmt.order_by(DeployLogLine.ts.desc(), DeployLogLine.id.desc())
-                           .limit(query.limit * 4 if query.level else query.limit)).all()
+                           .limit(query.limit * 4 if query.level or python_q else query.limit)).all()
     minimum = LEVELS.get(query.level or "", 0)
-    out = [{"ts": _stamp(ts), "deploy": deploy_id, "level": parse_level(line), "text": line}
+    out = [{"ts": _stamp(ts), "deploy": deploy_id, "level": parse_level(line), "text": redact(line)}
            for ts, line, deploy_id in reversed(rows)]
+    if python_q is not None:
+        out = [o for o in out if python_q in str(o["text"]).lower()]
     if minimum:
         out = [o for o in out if LEVELS.get(str(o["level"] or ""), 0) >= minimum]
     return out[-query.limit:]
 
 
 # ---- live tail filters ------------------------------------------------------------------------------------
+
+
+def redact_line(line: str, redact: Redactor) -> str:
+    """One runtime line (`<ts> <stream> <text>`) with its text redacted (the time and stream as they are)."""
+    if not redact:
+        return line
+    match = LINE.match(line.rstrip("\n"))
+    if match is None:
+        return redact(line)
+    ts, stream_, text = match.groups()
+    return f"{ts} {stream_} {redact(text)}"
 
 
 def line_matches(line: str, query: Query) -> bool:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from slipway.auth import service as auth_service
 from slipway.auth import teams as team_service
-from slipway.auth.api import create_user_token, token_out
+from slipway.auth.api import create_user_token, my_invitation_out, token_out
 from slipway.auth.models import Project, Team, User
 from slipway.crypto import same
 from slipway.db import transaction
@@ -46,8 +46,9 @@ def _account(request: Request, platform: object, who: object, status: int = 200,
         user = session.get(User, who.user_id)  # type: ignore[attr-defined]
         sessions = auth_service.list_sessions(session, user.id)
         tokens = [token_out(session, t) for t in auth_service.list_tokens(session, user_id=user.id, all_users=False)]
-        ssh_keys = [key_out(k, user.username) for k in keys.listed(session, user_id=user.id)]
+        ssh_keys = [key_out(session, k) for k in keys.listed(session, user_id=user.id)]
         teams = [session.get(Team, t) for t in sorted({t for t, _ in access.roles})]
+        invitations = [my_invitation_out(session, i) for i in team_service.pending_for(session, user.username)]
         setup_uri = auth_service.provisioning_uri(platform.box, user) if user.totp_enabled_at is None else None  # type: ignore[attr-defined]
         setup_secret = platform.box.decrypt(user.totp_secret_enc) if setup_uri else None  # type: ignore[attr-defined]
         required = auth_service.needs_2fa_setup(session, user.id)
@@ -61,6 +62,7 @@ def _account(request: Request, platform: object, who: object, status: int = 200,
         current=current,
         tokens=tokens,
         ssh_keys=ssh_keys,
+        invitations=invitations,
         teams=[t.name for t in teams if t],
         setup_uri=setup_uri,
         setup_secret=setup_secret,
@@ -185,6 +187,30 @@ def revoke_token(token_id: int, platform: PlatformDep, who: Actor) -> Response:
     except SlipwayError as exc:
         return redirect("/account#tokens", flash=exc.message, kind="error")
     return redirect("/account#tokens", flash="Token revoked.")
+
+
+@router.post("/account/invitations/{invitation_id}/accept")
+def accept_invitation(invitation_id: int, platform: PlatformDep, who: Actor) -> Response:
+    try:
+        with transaction(platform.sessions) as session:
+            user = session.get(User, who.user_id)
+            assert user is not None
+            team = team_service.accept_addressed(session, user=user, invitation_id=invitation_id).name
+    except SlipwayError as exc:
+        return redirect("/account#invitations", flash=exc.message, kind="error")
+    return redirect(f"/teams/{team}", flash=f"You joined team {team}.")
+
+
+@router.post("/account/invitations/{invitation_id}/decline")
+def decline_invitation(invitation_id: int, platform: PlatformDep, who: Actor) -> Response:
+    try:
+        with transaction(platform.sessions) as session:
+            user = session.get(User, who.user_id)
+            assert user is not None
+            team_service.decline(session, user=user, invitation_id=invitation_id)
+    except SlipwayError as exc:
+        return redirect("/account#invitations", flash=exc.message, kind="error")
+    return redirect("/account#invitations", flash="Invitation declined.")
 
 
 @router.post("/account/ssh-keys")

@@ -26,6 +26,10 @@ SESSION_COOKIE = "slipway_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 TRUE = {"1", "true", "yes", "on"}
+# all that an SSH key's gateway (`slipway git-serve`, `git-hook`) calls; a key principal reaches nothing else
+GATEWAY_ROUTES = frozenset({"/api/v1/apps/{name}/git/receive-pack", "/api/v1/apps/{name}/git/upload-pack",
+                            "/api/v1/apps/{name}/git/push", "/api/v1/apps/{name}/deploys/{deploy_id}",
+                            "/api/v1/apps/{name}/deploys/{deploy_id}/stream"})
 
 
 class LoginRequired(Exception):
@@ -69,9 +73,12 @@ def _key_principal(session: Session, platform: Platform, token: str) -> Principa
     key = ssh_keys.authenticate(session, platform.settings, token)
     if key is None:
         return None
-    # a key may push (deploy) where its owner may; a key registered with a host token, to every app
+    reason = ssh_keys.disabled_reason(key)
+    if reason is not None:
+        raise Forbidden(reason)
+    # a key acts as its user, with their roles of now, capped by the scope and team of what added it
     return Principal("sshkey", key.id, f"{ssh_keys.owner_name(session, key)}/{key.name}", user_id=key.user_id,
-                     scope="deploy")
+                     scope=key.scope, team_id=key.team_id)
 
 
 def optional_principal(request: Request, platform: PlatformDep) -> Principal | None:
@@ -140,11 +147,14 @@ def load_access(session: Session, principal: Principal | None) -> Access:
     access.default_project_id = teams.default_project(session).id
     if principal is None:
         return access
-    if principal.kind in ("token", "sshkey") and principal.user_id is None:
+    if principal.kind == "sshkey" and principal.user_id is None:
+        return access  # keys act as users only (a host token's key is disabled before it gets here)
+    if principal.kind == "token" and principal.user_id is None:
         access.roles = {(principal.team_id or access.default_team_id, None): "owner"}
         return access
     query = select(Membership).where(Membership.user_id == principal.user_id)
-    if principal.kind == "token":  # a user's token acts in its one team
+    if principal.kind in ("token", "sshkey") and principal.team_id is not None:
+        # a user's token acts in its one team; so does a key that such a token added
         query = query.where(Membership.team_id == principal.team_id)
     access.roles = {(m.team_id, m.project_id): m.role for m in session.scalars(query)}
     return access
@@ -287,6 +297,8 @@ async def _authorize(request: Any, method: str) -> None:
             raise LoginRequired()
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' "
                            "(create one with `slipway admin token --name NAME` on the server)")
+    if principal.kind == "sshkey" and template not in GATEWAY_ROUTES:
+        raise Forbidden("an SSH key may only `git push` (and fetch): it cannot call this")
     request.state.principal = principal
     if ctx is not None:
         ctx.actor, ctx.user_id = principal.actor, principal.user_id

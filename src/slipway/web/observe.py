@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from slipway import redaction
 from slipway.apps import service as app_service
 from slipway.apps.api import app_out
 from slipway.apps.models import App
@@ -27,7 +28,7 @@ from slipway.observability.series import service as series
 from slipway.observability.status import app_state
 from slipway.observability.tasks import run_check
 from slipway.platform import Platform
-from slipway.web.deps import PlatformDep
+from slipway.web.deps import AccessDep, PlatformDep
 from slipway.web.pages import Actor, PageRoute, Viewer, redirect, render, templates
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -148,7 +149,7 @@ def overview_page(request: Request, platform: PlatformDep, _: Viewer) -> Respons
 
 
 @router.get("/apps/{name}/logs")
-def logs_page(name: str, request: Request, platform: PlatformDep, _: Viewer,
+def logs_page(name: str, request: Request, platform: PlatformDep, _: Viewer, access: AccessDep,
               q: str = Query("", max_length=500), level: str = Query("", max_length=8),
               since: str = Query("", max_length=40), release: str = Query("", max_length=10),
               instance: str = Query("", max_length=128), limit: int = Query(500, ge=1, le=5000)) -> Response:
@@ -159,6 +160,7 @@ def logs_page(name: str, request: Request, platform: PlatformDep, _: Viewer,
     with platform.sessions() as session:
         app = app_service.get(session, name)
         app_id = app.id
+        redact = redaction.for_caller(session, platform.box, app, access)  # env values masked but for revealers
         releases = [r.version for r in deploy_service.releases(session, app)]
         instance_ids = list(session.scalars(select(Instance.id).where(Instance.app_id == app.id)
                                             .order_by(Instance.created_at.desc()).limit(50)))
@@ -170,7 +172,7 @@ def logs_page(name: str, request: Request, platform: PlatformDep, _: Viewer,
         query = logsearch.Query(q=q or None, level=level or None,
                                 since=series.parse_time(since) if since else None,
                                 release=int(release) if release else None, instance=instance or None, limit=limit)
-        lines, truncated = logsearch.search(platform, app_id, query)
+        lines, truncated = logsearch.search(platform, app_id, query, redact)
     except SlipwayError as exc:
         error = exc.message
     params = {k: v for k, v in form.items() if v}

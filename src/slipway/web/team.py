@@ -10,8 +10,12 @@ from fastapi import APIRouter, Form, Request, Response
 from slipway.auth import service as auth_service
 from slipway.auth import teams as team_service
 from slipway.auth.api import acting_rank, invitation_out
+from slipway.auth.models import Invitation
+from slipway.auth.policy import Access
+from slipway.auth.service import Principal
 from slipway.db import transaction
-from slipway.errors import SlipwayError
+from slipway.errors import NotFound, SlipwayError
+from slipway.platform import Platform
 from slipway.web.deps import AccessDep, PlatformDep
 from slipway.web.pages import Actor, PageRoute, Viewer, redirect, render
 
@@ -115,6 +119,38 @@ def revoke_invitation(team: str, invitation_id: int, platform: PlatformDep, who:
     return redirect(f"/teams/{team}", flash="Invitation revoked.")
 
 
+def _add(platform: Platform, team: str, username: str, role: str, project: str, who: Principal,
+         access: Access) -> str:
+    """Membership by consent (auth/teams.add_member): a member's new role, or an invitation to anyone else."""
+    with transaction(platform.sessions) as session:
+        row = team_service.get_team(session, team)
+        target = team_service.get_project(session, project) if project else None
+        if target is not None and target.team_id != row.id:
+            raise NotFound(f"no project named {project!r} in team {row.name!r}")
+        result = team_service.add_member(session, team=row, username=username, role=role, project=target,
+                                         actor=who.actor, acting_rank=acting_rank(access, row.id))
+        if isinstance(result, Invitation):
+            return f"Invited {username} as {role}: they join when they accept, on their account page."
+        return f"{username} is now {role}."
+
+
+@router.post("/teams/{team}/members")
+def add_member(
+    team: str,
+    platform: PlatformDep,
+    who: Actor,
+    access: AccessDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    role: Annotated[str, Form(max_length=16)] = "developer",
+    project: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    try:
+        message = _add(platform, team, username.strip(), role, project, who, access)
+    except SlipwayError as exc:
+        return redirect(f"/teams/{team}", flash=exc.message, kind="error")
+    return redirect(f"/teams/{team}", flash=message)
+
+
 @router.post("/teams/{team}/members/{username}/role")
 def set_role(
     team: str,
@@ -126,21 +162,10 @@ def set_role(
     project: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     try:
-        with transaction(platform.sessions) as session:
-            row = team_service.get_team(session, team)
-            target = team_service.get_project(session, project) if project else None
-            team_service.set_member(
-                session,
-                team=row,
-                user=auth_service.user_by_name(session, username),
-                role=role,
-                project=target,
-                actor=who.actor,
-                acting_rank=acting_rank(access, row.id),
-            )
+        message = _add(platform, team, username, role, project, who, access)
     except SlipwayError as exc:
         return redirect(f"/teams/{team}", flash=exc.message, kind="error")
-    return redirect(f"/teams/{team}", flash=f"{username} is now {role}.")
+    return redirect(f"/teams/{team}", flash=message)
 
 
 @router.post("/teams/{team}/members/{username}/remove")
@@ -148,6 +173,8 @@ def remove_member(team: str, username: str, platform: PlatformDep, who: Actor, a
     try:
         with transaction(platform.sessions) as session:
             row = team_service.get_team(session, team)
+            if not team_service.is_member(session, row, username):
+                raise NotFound(f"{username} is not a member of {row.name}")
             team_service.remove_member(
                 session,
                 team=row,

@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 
 from slipway.config import Settings
+from slipway.db import transaction, utcnow
+from slipway.gitpush import keys
+from slipway.gitpush.models import SshKey
+from slipway.platform import build_platform
+from slipway.routing.base import MemoryRouter
 from tests.conftest import Repo, free_port
 from tests.integration.hosts import Host
 
@@ -96,6 +101,7 @@ def world(settings: Settings, tmp_path: Path) -> Iterator[tuple[Host, Sshd]]:
     try:
         host.server()
         host.login()
+        host.as_user("dev")  # SSH keys belong to users: a host token cannot add one
         yield host, sshd
     finally:
         host.close()
@@ -197,8 +203,22 @@ def test_keys_decide_who_may_push(world, make_repo, tmp_path) -> None:  # type: 
     nope = dev.git(repo, "push", f"ssh://root@127.0.0.1:{sshd.port}/nope", "main")
     assert nope.returncode != 0 and "no app named 'nope'" in nope.stderr
 
+    # a key that a host token added (before keys belonged to users) is disabled, and the push says why
+    old = Pusher(tmp_path / "old", sshd.port)
+    plat = build_platform(host.settings, router=MemoryRouter())
+    try:
+        with transaction(plat.sessions) as session:
+            _, _, fingerprint = keys.parse(old.public.read_text())
+            session.add(SshKey(name="old", user_id=None, public_key=" ".join(old.public.read_text().split()[:2]),
+                               fingerprint=fingerprint, created_by="token:tests", disabled_at=utcnow()))
+        keys.sync_authorized_keys(plat.sessions, plat.settings)
+    finally:
+        plat.close()
+    disabled = old.git(repo, "push", "slipway", "main")
+    assert disabled.returncode != 0 and keys.DISABLED_HOST_KEY in disabled.stderr, disabled.stderr
+
     host.cli("ssh-keys", "remove", str(key["id"]))  # removed: sshd no longer knows it
     gone = dev.git(repo, "push", "slipway", "main")
     assert gone.returncode != 0 and "Permission denied" in gone.stderr
     assert host.cli_json("deploys", "hello") == []
-    assert "slipway-key-" not in Path(host.settings.git_authorized_keys).read_text()
+    assert Path(host.settings.git_authorized_keys).read_text().count("slipway-key-") == 1  # the disabled one
