@@ -18,6 +18,7 @@ from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.builds import service as build_service
 from slipway.builds.base import BuildContext
+from slipway.builds.paths import drop_escaping_links
 from slipway.db import transaction, utcnow
 from slipway.deploys import gate
 from slipway.deploys import service as deploy_service
@@ -163,6 +164,7 @@ class DeployRun:
         artifact.mkdir(parents=True)
         try:
             git_service.fetch(url=url, commit=commit, dest=source, log=self.log)
+            drop_escaping_links(source, self.log)  # a link out of the checkout never reaches the build
             self._step("build", f"Building {commit[:12]}")
             result = build_service.build(BuildContext(
                 source_dir=source, artifact_dir=artifact, cache_dir=self.settings.path("cache"),
@@ -211,6 +213,7 @@ class DeployRun:
             shutil.rmtree(source, ignore_errors=True)
             try:
                 git_service.fetch(url=url, commit=commit, dest=source, log=self.log)
+                drop_escaping_links(source, self.log)
                 self._step("build", f"Building {commit[:12]} from its Dockerfile")
                 self.log.redact(list(env.values()))  # nothing of the app's env may reach the log
                 built = _docker_build().build(runtime, source, tag=f"slipway/{app.name}:build-{self.deploy_id}",
