@@ -50,11 +50,8 @@ def inside(root: Path, relative: str | Path, *, what: str = "path") -> Path:
 
 
 def is_file(root: Path, relative: str | Path, *, what: str = "path") -> Path | None:
-    """The resolved file if `relative` is a regular file inside `root`, None when it does not exist;
-    OutsideCheckout when it exists (or links) outside."""
-    candidate = Path(root) / relative
-    if not candidate.is_symlink() and not candidate.exists():
-        return None
+    """The resolved file if `relative` is a regular file inside `root`, None when there is none there;
+    OutsideCheckout when the path (or a link on it) leads outside, whether or not something is there."""
     target = inside(root, relative, what=what)
     return target if target.is_file() else None
 
