@@ -36,8 +36,11 @@ _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _REF_FORBIDDEN = set(" ~^:?*[\\")
 _ASKPASS = "/bin/true" if os.path.exists("/bin/true") else (shutil.which("true") or "true")
 
-# Options given to every git command (before the subcommand).
+# Options given to every git command (before the subcommand). Transports are an allow-list: the schemes
+# validate_url accepts and nothing else (no `ext::`/`fd::` remote helpers, no helper git may learn later).
 _GIT_SAFETY = (
+    "-c", "protocol.allow=never",
+    *[arg for scheme in ("https", "http", "ssh", "git", "file") for arg in ("-c", f"protocol.{scheme}.allow=always")],
     "-c", "protocol.ext.allow=never",
     "-c", "protocol.fd.allow=never",
     "-c", "core.hooksPath=/dev/null",
@@ -88,25 +91,30 @@ def validate_url(url: str) -> str:
             raise errors.Invalid(
                 f"git URL scheme '{m.group(1)}://' is not supported; "
                 f"use one of {', '.join(s + '://' for s in SCHEMES)}")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError as exc:  # a bracketed host that is no IPv6 address (`[-oProxyCommand=…]`)
+            raise errors.Invalid(f"git URL has an invalid host: {url!r}") from exc
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise errors.Invalid(f"git URL has an invalid port: {url!r}") from exc
         if scheme == "file":
             if parts.netloc not in ("", "localhost"):
                 raise errors.Invalid(f"file:// URL must name a local absolute path: {url!r}")
             if not parts.path.startswith("/"):
                 raise errors.Invalid(f"file:// URL has no absolute path: {url!r}")
             return url
-        host = parts.hostname or ""
-        netloc_host = parts.netloc.rsplit("@", 1)[-1]
+        netloc_host = parts.netloc.rsplit("@", 1)[-1].lstrip("[")
         if not host:
             raise errors.Invalid(f"git URL has no host: {url!r}")
         if host.startswith("-") or netloc_host.startswith("-"):
             raise errors.Invalid(f"git URL host must not start with '-': {url!r}")
+        if "%" in netloc_host:  # percent-encoding could hide a leading '-' from the check above
+            raise errors.Invalid(f"git URL host must not be percent-encoded: {url!r}")
         if parts.username and parts.username.startswith("-"):
             raise errors.Invalid(f"git URL user must not start with '-': {url!r}")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise errors.Invalid(f"git URL has an invalid port: {url!r}") from exc
         if not parts.path or parts.path == "/":
             raise errors.Invalid(f"git URL has no repository path: {url!r}")
         return url
