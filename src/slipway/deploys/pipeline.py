@@ -25,6 +25,7 @@ from slipway.deploys import service as deploy_service
 from slipway.deploys.log import DeployLog
 from slipway.deploys.models import Deploy, Release
 from slipway.errors import DeployError, SlipwayError
+from slipway.git import local as local_git
 from slipway.git import service as git_service
 from slipway.gitpush import repos as push_repos
 from slipway.instances import service as instance_service
@@ -192,6 +193,8 @@ class DeployRun:
             self._step("fetch", f"Fetching the pushed {app.branch} branch")
         else:
             url = app.git_url
+            # again at each fetch: the setting may have changed, the path may now be a link into SLIPWAY_HOME
+            local_git.check_source(url, settings=self.settings, privileged=None)
             self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
         return url, self.commit or git_service.resolve_commit(url=url, branch=app.branch)
 
