@@ -76,18 +76,18 @@ def drop_escaping_links(root: Path, log: Callable[[str], None] | None = None) ->
     outside once their target exists are dropped too: realpath follows a dangling chain as far as it goes."""
     real_root = _real(root)
     dropped: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(real_root, followlinks=False):
-        # os.walk lists a symlink to a directory among dirnames (and does not descend into it)
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath) / name
-            if not path.is_symlink():
-                continue
-            if _within(_real(path), real_root):
-                continue
-            path.unlink()
-            rel = str(path.relative_to(real_root))
-            dropped.append(rel)
-            if log is not None:
-                log(f"==> removed the symlink {rel}: it points outside the repository")
-        dirnames[:] = [d for d in dirnames if (Path(dirpath) / d).is_dir() and not (Path(dirpath) / d).is_symlink()]
+    todo = [str(real_root)]
+    while todo:  # scandir: the entry type comes with the listing, no stat per file (node_modules is big)
+        with os.scandir(todo.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    if _within(_real(entry.path), real_root):
+                        continue
+                    os.unlink(entry.path)
+                    rel = os.path.relpath(entry.path, real_root)
+                    dropped.append(rel)
+                    if log is not None:
+                        log(f"==> removed the symlink {rel}: it points outside the repository")
+                elif entry.is_dir(follow_symlinks=False):
+                    todo.append(entry.path)
     return dropped
