@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     git_ssh_host: str = Field("", description="Host in the git remote (default: public_url's host, else localhost).")
     git_ssh_port: int = Field(22, ge=1, le=65535, description="SSH port in the git remote.")
     git_max_push_mb: int = Field(1024, ge=1, description="Largest pack one `git push` may send (MB).")
+    local_git: str = Field("admins", pattern=r"^(admins|none|all)$",
+                           description="Who may use a local git source (a path or file:// URL, never inside "
+                           "SLIPWAY_HOME): 'admins' (team Owners and Admins), 'none', or 'all'.")
 
     # pull request previews and status reports to the forge (see slipway/previews, slipway/forge)
     preview_max_per_app: int = Field(5, ge=0, description="Open previews per app; a PR beyond it is refused.")

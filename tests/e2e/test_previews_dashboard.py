@@ -46,6 +46,8 @@ def test_previews_tab(dashboard: Dashboard, page: Any, make_repo: Any) -> None:
     expect(page.locator(".flash")).to_contain_text("a whole number from 0 to 1000")
     settings.locator("input[name=shared_keys]").fill("PUBLIC_URL, LOG_LEVEL")
     settings.locator("input[name=max_previews]").fill("3")
+    expect(settings.locator("input[name=forks]")).not_to_be_checked()  # fork previews are opt-in
+    settings.locator("input[name=forks]").check()
     settings.locator("button:has-text('Save')").click()
     expect(page.locator(".flash")).to_contain_text("Saved")
     expect(settings.locator("input[name=shared_keys]")).to_have_value("LOG_LEVEL, PUBLIC_URL")  # kept sorted
@@ -60,7 +62,7 @@ def test_previews_tab(dashboard: Dashboard, page: Any, make_repo: Any) -> None:
     assert "preview-db" not in overrides.inner_text()  # masked
     with dashboard.platform.sessions() as session:
         config = previews.get_config(session, app_service.get(session, "shop"))
-        assert config.shared_keys == ["LOG_LEVEL", "PUBLIC_URL"] and config.max_previews == 3
+        assert config.shared_keys == ["LOG_LEVEL", "PUBLIC_URL"] and config.max_previews == 3 and config.forks
         assert previews.overrides(dashboard.platform.box, config) == {"DATABASE_URL": "postgres://preview-db/shop"}
 
     row.locator("button:has-text('Remove')").click()

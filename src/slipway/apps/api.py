@@ -36,6 +36,7 @@ from slipway.db import transaction
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Deploy, Release
 from slipway.errors import Conflict, Invalid, NotFound, SlipwayError
+from slipway.git import local as local_git
 from slipway.git import service as git_service
 from slipway.instances import service as instance_service
 from slipway.instances.models import Instance
@@ -109,11 +110,12 @@ def list_apps(platform: PlatformDep, _: CurrentPrincipal, access: AccessDep) -> 
 
 @router.post("", response_model=AppDetail, status_code=201)
 def create_app(body: AppCreate, platform: PlatformDep, who: CurrentPrincipal,
-               project_id: TargetProject) -> AppOut | AppDetail:
+               project_id: TargetProject, access: AccessDep) -> AppOut | AppDetail:
     _check_runtime(platform, body.runtime)
     with transaction(platform.sessions) as session:
         app_service.create(session, name=body.name, git_url=body.git_url, branch=body.branch,
-                           runtime=body.runtime, image=body.image, actor=who.actor, project_id=project_id)
+                           runtime=body.runtime, image=body.image, actor=who.actor, project_id=project_id,
+                           source_policy=local_git.policy(platform.settings, access, project_id))
     routing.apply(platform)
     with platform.sessions() as session:
         return app_out(session, platform, app_service.get(session, body.name), detail=True)
@@ -126,12 +128,15 @@ def show_app(name: str, platform: PlatformDep, _: CurrentPrincipal) -> AppOut | 
 
 
 @router.patch("/{name}", response_model=AppDetail)
-def update_app(name: str, body: AppUpdate, platform: PlatformDep, who: CurrentPrincipal) -> AppOut | AppDetail:
+def update_app(name: str, body: AppUpdate, platform: PlatformDep, who: CurrentPrincipal,
+               access: AccessDep) -> AppOut | AppDetail:
     if body.runtime is not None:
         _check_runtime(platform, body.runtime)
     with transaction(platform.sessions) as session:
-        app_service.update(session, app_service.get(session, name), git_url=body.git_url, branch=body.branch,
-                           runtime=body.runtime, image=body.image, actor=who.actor)
+        app = app_service.get(session, name)
+        app_service.update(session, app, git_url=body.git_url, branch=body.branch,
+                           runtime=body.runtime, image=body.image, actor=who.actor,
+                           source_policy=local_git.policy(platform.settings, access, app.project_id))
     with platform.sessions() as session:
         return app_out(session, platform, app_service.get(session, name), detail=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,14 +16,20 @@ from slipway.crypto import Box
 from slipway.errors import Conflict, Invalid, NotFound
 from slipway.git import service as git_service
 
+SourcePolicy = Callable[[str], None]  # raises when the caller may not use this git source
+
 
 def create(session: Session, *, name: str, git_url: str, branch: str = "main", actor: str = "system",
            check_remote: bool = True, runtime: str = "local", image: str | None = None,
-           project_id: int | None = None) -> App:
+           project_id: int | None = None, source_policy: SourcePolicy | None = None) -> App:
+    """source_policy: the caller's check of a git source it sets (git/local.py: local paths); every route
+    that takes a git URL from a user passes one."""
     validation.app_name(name)
     image = _image(runtime, image)
     if git_url:  # none: the app is fed by `git push` (or runs a prebuilt image)
         git_url = git_service.validate_url(git_url)
+        if source_policy is not None:
+            source_policy(git_url)
     branch = git_service.validate_branch(branch)
     if session.scalar(select(App.id).where(App.name == name)) is not None:
         raise Conflict(f"an app named {name!r} already exists")
@@ -75,11 +82,14 @@ def list_all(session: Session) -> list[App]:
 
 
 def update(session: Session, app: App, *, git_url: str | None = None, branch: str | None = None,
-           runtime: str | None = None, image: str | None = None, actor: str = "system") -> App:
+           runtime: str | None = None, image: str | None = None, actor: str = "system",
+           source_policy: SourcePolicy | None = None) -> App:
     """Source and runtime changes apply at the next deploy (a release keeps running where it was made)."""
     changes: dict[str, object] = {}
     if git_url is not None and git_url != app.git_url:
         changes["git_url"] = git_service.validate_url(git_url) if git_url else ""  # "": fed by `git push`
+        if git_url and source_policy is not None:
+            source_policy(git_url)
     if branch is not None and branch != app.branch:
         changes["branch"] = git_service.validate_branch(branch)
     if runtime is not None and runtime != app.runtime:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway import errors
+from slipway.builds import paths
 
 PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _PROCFILE_LINE_RE = re.compile(r"^(?P<name>[^:\s]+)\s*:\s*(?P<command>.*)$")
@@ -123,14 +124,8 @@ def _limits(table: dict[str, Any], filename: str) -> dict[str, dict[str, Any]]:
 
 
 def load_slipway_toml(directory: Path) -> AppConfig | None:
-    path = directory / "slipway.toml"
-    if not path.is_file():
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise errors.BuildError(f"slipway.toml is not valid UTF-8: {exc}") from exc
-    return parse_slipway_toml(text)
+    text = paths.read_text(directory, "slipway.toml")  # refuses a link out of the checkout
+    return None if text is None else parse_slipway_toml(text)
 
 
 def parse_procfile(text: str, *, filename: str = "Procfile") -> dict[str, str]:
@@ -158,11 +153,5 @@ def parse_procfile(text: str, *, filename: str = "Procfile") -> dict[str, str]:
 
 
 def load_procfile(directory: Path) -> dict[str, str] | None:
-    path = directory / "Procfile"
-    if not path.is_file():
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise errors.BuildError(f"Procfile is not valid UTF-8: {exc}") from exc
-    return parse_procfile(text)
+    text = paths.read_text(directory, "Procfile")
+    return None if text is None else parse_procfile(text)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway import errors
+from slipway.builds import paths
 from slipway.builds.base import Log
 from slipway.builds.config import AppConfig, load_procfile, load_slipway_toml
 from slipway.runtimes.docker import DockerRuntime
@@ -93,9 +94,11 @@ def build(runtime: DockerRuntime, source: Path, *, tag: str, overrides: dict[str
     """`docker build` of the app's Dockerfile through the engine API; output streams into `log`."""
     app_config = _app_config(source)
     config = DockerBuildConfig.merged(app_config.docker, overrides)
-    context = (source / config.context).resolve()
-    dockerfile = (source / config.dockerfile).resolve()
-    if not str(context).startswith(str(source.resolve())) or not context.is_dir():
+    # both resolve inside the checkout or the build stops here, before the engine (or its error
+    # messages, which quote Dockerfile lines) sees a byte of what they point at
+    context = paths.inside(source, config.context, what="build context")
+    dockerfile = paths.inside(source, config.dockerfile, what="Dockerfile")
+    if not context.is_dir():
         raise errors.BuildError(f"build context {config.context!r} is not a directory of the repository")
     if not dockerfile.is_file():
         raise errors.BuildError(
@@ -103,6 +106,8 @@ def build(runtime: DockerRuntime, source: Path, *, tag: str, overrides: dict[str
             "add a Dockerfile to the repository, point `slipway apps build-config --dockerfile` at it, "
             "deploy a prebuilt image with `slipway deploy APP --image REF`, or use the local runtime "
             "(`slipway apps update APP --runtime local`) for buildpack-style builds")
+    # the context is sent to the engine as a tar of links and files: no link in it may lead out
+    paths.drop_escaping_links(source, log)
     build_args = dict(config.build_args)
     missing = [name for name in config.build_args_from_env if name not in env]
     if missing:

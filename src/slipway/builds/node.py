@@ -16,20 +16,21 @@ import subprocess
 from pathlib import Path
 
 from slipway import errors, proc
-from slipway.builds import steps
+from slipway.builds import paths, steps
 from slipway.builds.base import BuildContext, BuildResult
 
 LOCKFILES = ("package-lock.json", "npm-shrinkwrap.json")
 
 
 def read_package_json(app: Path) -> dict[str, object]:
+    text = paths.read_text(app, "package.json")
+    if text is None:
+        raise errors.BuildError("package.json is not a file")
     try:
-        data = json.loads((app / "package.json").read_text(encoding="utf-8"))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise errors.BuildError(
             f"package.json: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-    except UnicodeDecodeError as exc:
-        raise errors.BuildError(f"package.json is not valid UTF-8: {exc}") from exc
     if not isinstance(data, dict):
         raise errors.BuildError("package.json must contain a JSON object")
     return data
@@ -45,7 +46,7 @@ class NodeDetector:
     describes = "package.json (Node)"
 
     def detect(self, source_dir: Path) -> bool:
-        return (source_dir / "package.json").is_file()
+        return paths.is_file(source_dir, "package.json") is not None
 
     def build(self, ctx: BuildContext, result: BuildResult) -> None:
         app = ctx.artifact_dir
@@ -64,13 +65,13 @@ class NodeDetector:
             "npm_config_yes": "true",
         })
         versions = _versions(npm, env)
-        lockfile = next((app / name for name in LOCKFILES if (app / name).is_file()), None)
+        lockfile = next((f for f in (paths.is_file(app, name) for name in LOCKFILES) if f is not None), None)
         if lockfile is not None:
             command, described = [npm, "ci"], f"npm ci ({lockfile.name})"
             key = steps.digest("ci", versions, lockfile.name, lockfile.read_bytes())
         else:
             command, described = [npm, "install"], "npm install (no package-lock.json)"
-            key = steps.digest("install", versions, (app / "package.json").read_bytes())
+            key = steps.digest("install", versions, paths.inside(app, "package.json").read_bytes())
 
         root = ctx.cache_dir / "node"
         cached = root / key

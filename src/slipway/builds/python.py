@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 
 from slipway import errors
-from slipway.builds import steps
+from slipway.builds import paths, steps
 from slipway.builds.base import BuildContext, BuildResult
 
 REQUIREMENTS = "requirements.txt"
@@ -52,16 +52,16 @@ class PythonDetector:
     describes = "requirements.txt or pyproject.toml (Python)"
 
     def detect(self, source_dir: Path) -> bool:
-        return (source_dir / REQUIREMENTS).is_file() or (source_dir / PYPROJECT).is_file()
+        return paths.is_file(source_dir, REQUIREMENTS) is not None or paths.is_file(source_dir, PYPROJECT) is not None
 
     def build(self, ctx: BuildContext, result: BuildResult) -> None:
         app = ctx.artifact_dir
         python = base_python()
         inputs: list[bytes | str] = [sys.version, os.path.realpath(python), sys.platform, os.uname().machine]
-        if (app / REQUIREMENTS).is_file():
-            files, local = _requirement_files(app, app / REQUIREMENTS)
+        if paths.is_file(app, REQUIREMENTS) is not None:
+            files, local = _requirement_files(app, REQUIREMENTS)
             for f in files:
-                inputs += [str(f.relative_to(app)) if f.is_relative_to(app) else str(f), f.read_bytes()]
+                inputs += [str(f.relative_to(os.path.realpath(app))), f.read_bytes()]
             install = ["-r", str(app / REQUIREMENTS)]
             described = REQUIREMENTS
             if local:
@@ -69,7 +69,7 @@ class PythonDetector:
                 inputs.append(steps.tree_digest(app))
             deps_file: str | None = None
         else:
-            deps = _pyproject_dependencies(app / PYPROJECT)
+            deps = _pyproject_dependencies(paths.inside(app, PYPROJECT))
             inputs += ["pyproject", *deps]
             deps_file = "\n".join(deps) + "\n" if deps else None
             install = []
@@ -88,24 +88,31 @@ class PythonDetector:
         })
 
 
-def _requirement_files(app: Path, first: Path) -> tuple[list[Path], bool]:
+def _requirement_files(app: Path, first: str) -> tuple[list[Path], bool]:
     """requirements.txt plus every file it includes with -r/-c (recursively), and whether any line
-    refers to a local path."""
+    refers to a local path. Every file must resolve inside the app (pip would print a secret file's lines
+    in its errors)."""
     seen: list[Path] = []
     local = False
+    real_app = Path(os.path.realpath(app))
     todo = [first]
     while todo:
-        path = todo.pop()
+        relative = todo.pop()
+        path = paths.is_file(real_app, relative, what="requirements file")
+        if path is None:
+            raise errors.BuildError(f"{relative}: included requirements file not found")
         if path in seen:
             continue
-        if not path.is_file():
-            raise errors.BuildError(f"{path.relative_to(app) if path.is_relative_to(app) else path}: "
-                                    "included requirements file not found")
         seen.append(path)
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             m = _INCLUDE_RE.match(line)
             if m:
-                todo.append((path.parent / m.group(1)).resolve())
+                included = m.group(1)
+                if os.path.isabs(included):
+                    raise paths.OutsideCheckout(
+                        f"{path.relative_to(real_app)} includes {included!r}: an included requirements file "
+                        "must be a relative path inside the repository")
+                todo.append(os.path.relpath(path.parent / included, real_app))
             elif _LOCAL_RE.match(line):
                 local = True
     return seen, local

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from slipway import errors
-from slipway.builds import steps
+from slipway.builds import paths, steps
 from slipway.builds.base import BuildContext, BuildResult
 from slipway.builds.config import AppConfig, load_procfile, load_slipway_toml
 from slipway.builds.registry import Registry, registry
@@ -48,6 +48,8 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
 
     ctx.log("==> copying the source into the build directory")
     steps.copy_tree(source, app, skip_git=True)
+    # nothing in the artifact may point out of it: Caddy serves static sites from it, instances run in it
+    paths.drop_escaping_links(app, ctx.log)
 
     config = load_slipway_toml(app) or AppConfig()
     procfile = load_procfile(app) or {}
@@ -88,6 +90,8 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
     if result.static_root is None and not result.processes:
         raise errors.BuildError("the app declares no processes: add a Procfile or a [processes] table "
                                 "in slipway.toml")
+    # the build command and installers may have made links too: the artifact is checked again as shipped
+    paths.drop_escaping_links(app, ctx.log)
     summary = ", ".join(f"{k}: {v}" for k, v in result.processes.items()) or f"static {result.static_root}"
     ctx.log(f"==> build complete ({result.build_kind}): {summary}")
     return result

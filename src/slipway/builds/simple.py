@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slipway.builds import paths
 from slipway.builds.base import BuildContext, BuildResult
 from slipway.builds.config import load_procfile, load_slipway_toml
 
@@ -11,10 +12,12 @@ STATIC_ROOTS = ("", "public", "dist")  # where index.html is looked for, in this
 
 
 def static_root(app: Path) -> Path | None:
+    """The first of STATIC_ROOTS holding an index.html. A root (or its index.html) that links out of the
+    app directory is refused: Caddy's file_server would serve whatever it points at."""
     for sub in STATIC_ROOTS:
-        root = app / sub if sub else app
-        if (root / "index.html").is_file():
-            return root
+        # raises when the root or its index.html resolves outside `app`
+        if paths.is_file(app, f"{sub}/index.html" if sub else "index.html", what="static site file"):
+            return app / sub if sub else app
     return None
 
 

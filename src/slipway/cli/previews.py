@@ -39,7 +39,8 @@ def _show(data: dict) -> None:  # type: ignore[type-arg]
     fields({**data, "shared_keys": ", ".join(data["shared_keys"]) or "(none)",
             "fork_safe_keys": ", ".join(data["fork_safe_keys"]) or "(none)",
             "max": f"{data['effective_max_previews']}" + ("" if data["max_previews"] is not None else " (default)")},
-           [("enabled", "enabled"), ("shared_keys", "shared from production"), ("fork_safe_keys", "given to forks"),
+           [("enabled", "enabled"), ("forks", "pull requests from forks"), ("shared_keys", "shared from production"),
+            ("fork_safe_keys", "given to forks"),
             ("max", "open previews at most"), ("ttl_days", "removed after idle days")])
     for key, value in data["overrides"].items():
         console.print(f"  [bold]{key}[/bold]={value}", highlight=False)
@@ -54,11 +55,13 @@ def settings(name: str,
              enabled: bool = typer.Option(None, "--enable/--disable", help="Previews on or off for this app."),
              share: str = typer.Option(None, "--share", help="Production env vars previews get, comma-separated "
                                        "('' for none). Secrets stay out unless listed here."),
+             forks: bool = typer.Option(None, "--forks/--no-forks", help="Previews of pull requests from forks "
+                                        "(off by default; they never get production's env vars)."),
              fork_safe: str = typer.Option(None, "--fork-safe", help="Preview overrides that forks get ('' none)."),
              max_previews: int = typer.Option(None, "--max", help="Open previews at most (-1: the default)."),
              json_out: bool = JSON) -> None:
     """Show or change what previews get."""
-    body: dict[str, object] = {k: v for k, v in {"enabled": enabled, "shared_keys": _keys(share),
+    body: dict[str, object] = {k: v for k, v in {"enabled": enabled, "forks": forks, "shared_keys": _keys(share),
                                                   "fork_safe_keys": _keys(fork_safe)}.items() if v is not None}
     if max_previews is not None:
         body.update({"reset_max_previews": True} if max_previews < 0 else {"max_previews": max_previews})

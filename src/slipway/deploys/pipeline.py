@@ -18,12 +18,14 @@ from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.builds import service as build_service
 from slipway.builds.base import BuildContext
+from slipway.builds.paths import drop_escaping_links
 from slipway.db import transaction, utcnow
 from slipway.deploys import gate
 from slipway.deploys import service as deploy_service
 from slipway.deploys.log import DeployLog
 from slipway.deploys.models import Deploy, Release
 from slipway.errors import DeployError, SlipwayError
+from slipway.git import local as local_git
 from slipway.git import service as git_service
 from slipway.gitpush import repos as push_repos
 from slipway.instances import service as instance_service
@@ -54,6 +56,7 @@ class DeployRun:
         self.settings = platform.settings
         self.deploy_id = deploy_id
         self.log = DeployLog(platform.sessions, deploy_id)
+        self._pull_ref: str | None = None  # set for a fork's preview: the pull request ref to fetch
         with platform.sessions() as session:
             deploy = deploy_service.get(session, deploy_id)
             self.kind = deploy.kind
@@ -162,7 +165,8 @@ class DeployRun:
         shutil.rmtree(artifact, ignore_errors=True)
         artifact.mkdir(parents=True)
         try:
-            git_service.fetch(url=url, commit=commit, dest=source, log=self.log)
+            git_service.fetch(url=url, commit=commit, dest=source, log=self.log, ref=self._pull_ref)
+            drop_escaping_links(source, self.log)  # a link out of the checkout never reaches the build
             self._step("build", f"Building {commit[:12]}")
             result = build_service.build(BuildContext(
                 source_dir=source, artifact_dir=artifact, cache_dir=self.settings.path("cache"),
@@ -188,10 +192,37 @@ class DeployRun:
                                   f"git push {self.settings.git_remote(app.name)} {app.branch} "
                                   "(or set one with `slipway apps update --git URL`)")
             self._step("fetch", f"Fetching the pushed {app.branch} branch")
+        elif app.environment == "preview" and (fork := self._fork_preview(app)) is not None:
+            return fork
         else:
             url = app.git_url
+            # again at each fetch: the setting may have changed, the path may now be a link into SLIPWAY_HOME
+            local_git.check_source(url, settings=self.settings, privileged=None)
             self._step("fetch", f"Fetching {app.git_url} ({app.branch})")
         return url, self.commit or git_service.resolve_commit(url=url, branch=app.branch)
+
+    def _fork_preview(self, app: App) -> tuple[str, str] | None:
+        """A preview of a fork's pull request builds exactly the PR's head commit, fetched through the forge's
+        pull request ref of the base repository (the fork's branch name means nothing there: a same-named
+        branch of the base is other code). None for other previews (their branch is the PR's branch)."""
+        from slipway.previews.models import Preview
+        from slipway.previews.service import pull_ref
+
+        with self.platform.sessions() as session:
+            preview = session.scalar(select(Preview).where(Preview.app_id == app.id))
+            if preview is None or not preview.fork:
+                return None
+            provider, number, head = preview.provider, preview.number, preview.head_commit
+        ref = pull_ref(provider, number)
+        if ref is None:
+            raise DeployError(f"{provider} serves no pull request ref: a fork's preview cannot be fetched")
+        commit = self.commit or head
+        if not commit:
+            raise DeployError(f"pull request #{number} named no head commit: nothing to deploy")
+        local_git.check_source(app.git_url, settings=self.settings, privileged=None)
+        self._step("fetch", f"Fetching pull request #{number} ({ref}) from {app.git_url}")
+        self._pull_ref = ref
+        return app.git_url, commit
 
     def _run_docker_deploy(self, app: App) -> str | None:
         """Dockerfile → image `slipway/<app>:<version>`, or a prebuilt image (`--image`): no buildpacks."""
@@ -210,7 +241,8 @@ class DeployRun:
             source = self.settings.path("builds") / str(self.deploy_id)
             shutil.rmtree(source, ignore_errors=True)
             try:
-                git_service.fetch(url=url, commit=commit, dest=source, log=self.log)
+                git_service.fetch(url=url, commit=commit, dest=source, log=self.log, ref=self._pull_ref)
+                drop_escaping_links(source, self.log)
                 self._step("build", f"Building {commit[:12]} from its Dockerfile")
                 self.log.redact(list(env.values()))  # nothing of the app's env may reach the log
                 built = _docker_build().build(runtime, source, tag=f"slipway/{app.name}:build-{self.deploy_id}",

@@ -36,8 +36,11 @@ _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _REF_FORBIDDEN = set(" ~^:?*[\\")
 _ASKPASS = "/bin/true" if os.path.exists("/bin/true") else (shutil.which("true") or "true")
 
-# Options given to every git command (before the subcommand).
+# Options given to every git command (before the subcommand). Transports are an allow-list: the schemes
+# validate_url accepts and nothing else (no `ext::`/`fd::` remote helpers, no helper git may learn later).
 _GIT_SAFETY = (
+    "-c", "protocol.allow=never",
+    *[arg for scheme in ("https", "http", "ssh", "git", "file") for arg in ("-c", f"protocol.{scheme}.allow=always")],
     "-c", "protocol.ext.allow=never",
     "-c", "protocol.fd.allow=never",
     "-c", "core.hooksPath=/dev/null",
@@ -88,25 +91,30 @@ def validate_url(url: str) -> str:
             raise errors.Invalid(
                 f"git URL scheme '{m.group(1)}://' is not supported; "
                 f"use one of {', '.join(s + '://' for s in SCHEMES)}")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError as exc:  # a bracketed host that is no IPv6 address (`[-oProxyCommand=…]`)
+            raise errors.Invalid(f"git URL has an invalid host: {url!r}") from exc
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise errors.Invalid(f"git URL has an invalid port: {url!r}") from exc
         if scheme == "file":
             if parts.netloc not in ("", "localhost"):
                 raise errors.Invalid(f"file:// URL must name a local absolute path: {url!r}")
             if not parts.path.startswith("/"):
                 raise errors.Invalid(f"file:// URL has no absolute path: {url!r}")
             return url
-        host = parts.hostname or ""
-        netloc_host = parts.netloc.rsplit("@", 1)[-1]
+        netloc_host = parts.netloc.rsplit("@", 1)[-1].lstrip("[")
         if not host:
             raise errors.Invalid(f"git URL has no host: {url!r}")
         if host.startswith("-") or netloc_host.startswith("-"):
             raise errors.Invalid(f"git URL host must not start with '-': {url!r}")
+        if "%" in netloc_host:  # percent-encoding could hide a leading '-' from the check above
+            raise errors.Invalid(f"git URL host must not be percent-encoded: {url!r}")
         if parts.username and parts.username.startswith("-"):
             raise errors.Invalid(f"git URL user must not start with '-': {url!r}")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise errors.Invalid(f"git URL has an invalid port: {url!r}") from exc
         if not parts.path or parts.path == "/":
             raise errors.Invalid(f"git URL has no repository path: {url!r}")
         return url
@@ -245,8 +253,22 @@ def resolve_commit(*, url: str, branch: str, timeout: float = 30) -> str:
     raise errors.GitError(f"branch '{branch}' not found in {redact(url)}")
 
 
-def fetch(*, url: str, commit: str, dest: Path | str, log: Log, timeout: float = 300) -> None:
+_PULL_REF_RE = re.compile(r"^refs/(?:pull|merge-requests)/[0-9]{1,12}/head$")
+
+
+def validate_pull_ref(ref: str) -> str:
+    """A forge's pull request head ref (refs/pull/N/head, refs/merge-requests/N/head) and nothing else."""
+    if not isinstance(ref, str) or not _PULL_REF_RE.match(ref):
+        raise errors.Invalid(f"not a pull request ref: {ref!r}")
+    return ref
+
+
+def fetch(*, url: str, commit: str, dest: Path | str, log: Log, timeout: float = 300, ref: str | None = None) -> None:
     """Fetch exactly `commit` from `url` (shallow) and check it out into `dest` (created, must be empty).
+
+    With `ref` (a pull request's head ref), the ref is fetched instead and must point at `commit`: a fork's
+    commit is reachable in the base repository only through it, and the check makes sure the code built is
+    the commit the pull request event named (not whatever a same-named branch holds).
 
     Protocol v2 lets a client ask for any reachable commit, so `git fetch --depth 1 -- url <sha>`
     works against local repositories, GitHub, GitLab and recent git servers. Servers that refuse an
@@ -255,6 +277,8 @@ def fetch(*, url: str, commit: str, dest: Path | str, log: Log, timeout: float =
     """
     validate_url(url)
     _validate_commit(commit)
+    if ref is not None:
+        validate_pull_ref(ref)
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise errors.GitError(f"fetch destination {dest} is not empty")
@@ -279,6 +303,14 @@ def fetch(*, url: str, commit: str, dest: Path | str, log: Log, timeout: float =
     if not result.ok:
         raise errors.GitError(f"git init failed in {dest}: {_message(result)}")
 
+    if ref is not None:
+        _fetch_pull_ref(step, url=url, ref=ref, commit=commit, log=log)
+        result = step(["checkout", "-q", "--detach", commit])
+        if not result.ok:
+            raise errors.GitError(f"cannot check out {commit}: {_message(result)}")
+        log(f"git: source at {commit} ({ref}) ready")
+        return
+
     log(f"git: fetching commit {commit} from {shown} (depth 1)")
     result = step([*_DIRECT_FETCH_CONFIG, "fetch", "--no-tags", "--no-progress", "--depth", "1",
                    "--", url, commit])
@@ -297,6 +329,20 @@ def fetch(*, url: str, commit: str, dest: Path | str, log: Log, timeout: float =
     if head != commit:
         raise errors.GitError(f"checked out {head or 'nothing'} instead of {commit}")
     log(f"git: source at {commit} ready")
+
+
+def _fetch_pull_ref(step: Callable[[list[str]], proc.Result], *, url: str, ref: str, commit: str, log: Log) -> None:
+    shown = redact(url)
+    log(f"git: fetching {ref} from {shown} (depth 1)")
+    result = step(["fetch", "--no-tags", "--no-progress", "--depth", "1", "--", url, f"+{ref}:refs/slipway/pull"])
+    if not result.ok:
+        raise errors.GitError(f"cannot fetch {ref} from {shown}: {_message(result)}")
+    result = step(["rev-parse", "--verify", "refs/slipway/pull^{commit}"])
+    head = next((line.strip() for line in result.tail if _SHA_RE.match(line.strip())), "")
+    if head != commit:
+        raise errors.GitError(
+            f"{ref} is at {head[:12] or 'nothing'}, not at {commit[:12]} (the head commit the pull request "
+            "event named): the pull request moved on; its next event deploys the new head")
 
 
 def _has_commit(step: Callable[[list[str]], proc.Result], commit: str) -> bool:

@@ -62,7 +62,7 @@ def delete_preview(name: str, number: int, platform: PlatformDep, who: CurrentPr
 
 def settings_out(platform: Platform, config: PreviewConfig, *, reveal: bool) -> PreviewSettingsOut:
     values = service.overrides(platform.box, config)
-    return PreviewSettingsOut(enabled=config.enabled, shared_keys=list(config.shared_keys),
+    return PreviewSettingsOut(enabled=config.enabled, forks=bool(config.forks), shared_keys=list(config.shared_keys),
                               overrides=values if reveal else {k: mask(v) for k, v in values.items()},
                               fork_safe_keys=list(config.fork_safe_keys), max_previews=config.max_previews,
                               effective_max_previews=service.max_previews(platform, config),
@@ -82,7 +82,7 @@ def patch_settings(name: str, body: PreviewSettingsPatch, platform: PlatformDep,
     """They apply at each preview's next deploy."""
     with transaction(platform.sessions) as session:
         config = service.configure(session, platform.box, app_service.get(session, name), actor=who.actor,
-                                   enabled=body.enabled, shared_keys=body.shared_keys,
+                                   enabled=body.enabled, forks=body.forks, shared_keys=body.shared_keys,
                                    fork_safe_keys=body.fork_safe_keys, max_previews=body.max_previews,
                                    reset_max=body.reset_max_previews, set_overrides=body.set,
                                    unset_overrides=body.unset)

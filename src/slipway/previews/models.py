@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from slipway.db import Base, utcnow
@@ -41,8 +41,8 @@ class Preview(Base):
 
 
 class PreviewConfig(Base):
-    """What an app's previews get. Nothing of production's env unless listed in shared_keys; forks get
-    only the overrides listed in fork_safe_keys."""
+    """What an app's previews get. Nothing of production's env unless listed in shared_keys; pull requests
+    from forks get no preview unless `forks` is on, and then only the overrides listed in fork_safe_keys."""
 
     __tablename__ = "preview_configs"
 
@@ -51,5 +51,6 @@ class PreviewConfig(Base):
     shared_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     overrides_enc: Mapped[str | None] = mapped_column(Text, default=None)  # encrypted JSON {KEY: value}
     fork_safe_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    forks: Mapped[bool] = mapped_column(default=False, server_default=false())  # previews of forks' PRs (opt-in)
     max_previews: Mapped[int | None] = mapped_column(default=None)  # None: SLIPWAY_PREVIEW_MAX_PER_APP
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

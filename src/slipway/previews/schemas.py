@@ -25,6 +25,7 @@ class PreviewOut(BaseModel):
 
 class PreviewSettingsOut(BaseModel):
     enabled: bool
+    forks: bool = Field(description="Pull requests from forks get a preview (opt-in; never production's vars).")
     shared_keys: list[str] = Field(description="Production env vars previews receive (opt-in per variable).")
     overrides: dict[str, str] = Field(description="Preview-only values (masked unless ?reveal=true).")
     fork_safe_keys: list[str] = Field(description="Overrides that pull requests from forks receive.")
@@ -38,6 +39,7 @@ class PreviewSettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool | None = None
+    forks: bool | None = Field(None, description="Previews of pull requests from forks on or off.")
     shared_keys: list[str] | None = Field(None, description="Replaces the list.")
     fork_safe_keys: list[str] | None = Field(None, description="Replaces the list.")
     max_previews: int | None = Field(None, ge=0, le=1000)

@@ -71,7 +71,7 @@ def get_config(session: Session, app: App) -> PreviewConfig:
     """The app's preview settings (defaults when never set: enabled, nothing shared, no overrides)."""
     config = session.get(PreviewConfig, app.id)
     return config if config is not None else PreviewConfig(app_id=app.id, enabled=True, shared_keys=[],
-                                                           fork_safe_keys=[], max_previews=None)
+                                                           fork_safe_keys=[], max_previews=None, forks=False)
 
 
 def overrides(box: Box, config: PreviewConfig) -> dict[str, str]:
@@ -81,12 +81,12 @@ def overrides(box: Box, config: PreviewConfig) -> dict[str, str]:
 def configure(session: Session, box: Box, app: App, *, actor: str, enabled: bool | None = None,
               shared_keys: list[str] | None = None, fork_safe_keys: list[str] | None = None,
               max_previews: int | None = None, reset_max: bool = False, set_overrides: dict[str, str] | None = None,
-              unset_overrides: list[str] | None = None) -> PreviewConfig:
+              unset_overrides: list[str] | None = None, forks: bool | None = None) -> PreviewConfig:
     if app.environment == "preview":
         raise Invalid(f"{app.name} is a preview: preview settings belong to its app")
     config = session.get(PreviewConfig, app.id)
     if config is None:
-        config = PreviewConfig(app_id=app.id, enabled=True, shared_keys=[], fork_safe_keys=[])
+        config = PreviewConfig(app_id=app.id, enabled=True, shared_keys=[], fork_safe_keys=[], forks=False)
         session.add(config)
     values = overrides(box, config)
     for key, value in (set_overrides or {}).items():
@@ -103,6 +103,8 @@ def configure(session: Session, box: Box, app: App, *, actor: str, enabled: bool
             validation.env_key(key)
     if enabled is not None:
         config.enabled = enabled
+    if forks is not None:
+        config.forks = forks
     if shared_keys is not None:
         config.shared_keys = sorted(set(shared_keys))
     if fork_safe_keys is not None:
@@ -116,7 +118,7 @@ def configure(session: Session, box: Box, app: App, *, actor: str, enabled: bool
     config.overrides_enc = box.encrypt(json.dumps(values, sort_keys=True)) if values else None
     session.flush()
     events.emit(session, "preview.configured", app_id=app.id, actor=actor, enabled=config.enabled,
-                shared_keys=config.shared_keys, fork_safe_keys=config.fork_safe_keys,
+                forks=config.forks, shared_keys=config.shared_keys, fork_safe_keys=config.fork_safe_keys,
                 override_keys=sorted(values), max_previews=config.max_previews)
     return config
 
@@ -176,8 +178,14 @@ def handle_pull(session: Session, platform: Platform, *, parent: App, provider: 
     preview.head_ref, preview.head_repo, preview.fork = pull.head_ref[:255], pull.head_repo, pull.fork
     preview.head_commit, preview.title, preview.url = pull.head_commit, pull.title, pull.url
     preview.last_activity_at = utcnow()
+    fork_problem = fork_refusal(parent, config, provider, pull)
+    if fork_problem is not None and preview.state == "active":  # e.g. fork previews turned off meanwhile
+        request_teardown(session, platform, preview, reason=fork_problem, actor=actor)
+        events.emit(session, "preview.refused", app_id=parent.id, actor=actor, number=pull.number,
+                    reason=fork_problem)
+        return Outcome("refused", fork_problem, commit=pull.head_commit, body={"preview": name})
     if preview.state != "active":
-        problem = _refusal(session, platform, parent, config, pull, name)
+        problem = fork_problem or _refusal(session, platform, parent, config, pull, name)
         if problem is not None:
             preview.state, preview.reason = "refused", problem
             session.flush()
@@ -213,6 +221,33 @@ def _link(session: Session, parent: App, provider: str) -> Any:
     return link if link is not None and link.provider == forge_clients.forge_of_hook(provider) else None
 
 
+# Where each forge serves a pull request's head commit in the BASE repository. A fork's preview fetches
+# exactly that ref (its branch name means nothing in the base repository: a same-named branch there is other
+# code). Bitbucket has no such ref: fork previews are refused there.
+PULL_REFS = {"github": "refs/pull/{n}/head", "gitea": "refs/pull/{n}/head", "forgejo": "refs/pull/{n}/head",
+             "gitlab": "refs/merge-requests/{n}/head"}
+
+
+def pull_ref(provider: str, number: int) -> str | None:
+    template = PULL_REFS.get(provider)
+    return template.format(n=int(number)) if template else None
+
+
+def fork_refusal(parent: App, config: PreviewConfig, provider: str, pull: PullRequest) -> str | None:
+    """Why a pull request from a fork gets no preview (None: it may have one, or it is no fork)."""
+    if not pull.fork:
+        return None
+    if not config.forks:
+        return (f"pull requests from forks get no preview on {parent.name}: fork previews are opt-in "
+                f"(`slipway preview settings {parent.name} --forks`; they never get production's env vars)")
+    if pull_ref(provider, pull.number) is None:
+        return (f"{provider} serves no pull request ref in the base repository, so a fork's exact head commit "
+                "cannot be fetched: fork previews are not supported there")
+    if pull.head_commit is None:
+        return "the pull request comes from a fork and names no full commit: it cannot be fetched"
+    return None
+
+
 def _refusal(session: Session, platform: Platform, parent: App, config: PreviewConfig, pull: PullRequest,
              name: str) -> str | None:
     cap = max_previews(platform, config)
@@ -225,8 +260,6 @@ def _refusal(session: Session, platform: Platform, parent: App, config: PreviewC
         return f"the preview's name {name!r} would be longer than {MAX_NAME} characters"
     if session.scalar(select(App.id).where(App.name == name)) is not None:
         return f"an app named {name!r} already exists"
-    if pull.head_commit is None and pull.fork:
-        return "the pull request comes from a fork and names no full commit: it cannot be fetched"
     return None
 
 

@@ -34,6 +34,7 @@ from slipway.db import transaction
 from slipway.deploys import service as deploy_service
 from slipway.deploys.api import deploy_out
 from slipway.errors import SlipwayError, TooMany
+from slipway.git import local as local_git
 from slipway.platform import Platform
 from slipway.routing import service as routing
 from slipway.web.deps import (
@@ -42,6 +43,7 @@ from slipway.web.deps import (
     PlatformDep,
     client_ip,
     csrf_token_of,
+    get_access,
     same_origin,
     target_project,
 )
@@ -280,8 +282,10 @@ def create_app(request: Request, platform: PlatformDep, who: Actor, name: Annota
     form = {"name": name.strip(), "git_url": git_url.strip(), "branch": branch.strip() or "main"}
     try:
         with transaction(platform.sessions) as session:
+            project_id = target_project(request)
             app_service.create(session, name=form["name"], git_url=form["git_url"], branch=form["branch"],
-                               actor=who.actor, project_id=target_project(request))
+                               actor=who.actor, project_id=project_id,
+                               source_policy=local_git.policy(platform.settings, get_access(request), project_id))
     except SlipwayError as exc:
         error = exc.message + (f": {exc.detail}" if isinstance(exc.detail, str) and exc.detail else "")
         if request.headers.get("hx-request"):

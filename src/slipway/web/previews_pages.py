@@ -32,7 +32,8 @@ def _page(request: Request, platform: Platform, name: str) -> Response:
         previews = [preview_out(session, platform, app, p) for p in service.list_previews(session, app,
                                                                                           include_closed=True)]
         values = service.overrides(platform.box, config)
-        settings = {"enabled": config.enabled, "shared_keys": ", ".join(config.shared_keys),
+        settings = {"enabled": config.enabled, "forks": bool(config.forks),
+                    "shared_keys": ", ".join(config.shared_keys),
                     "fork_safe_keys": ", ".join(config.fork_safe_keys), "max_previews": config.max_previews,
                     "default_max": platform.settings.preview_max_per_app,
                     "ttl_days": platform.settings.preview_ttl_days,
@@ -49,6 +50,7 @@ def previews_page(name: str, request: Request, platform: PlatformDep, _: Viewer)
 
 @router.post("/apps/{name}/previews/settings")
 def save_settings(name: str, platform: PlatformDep, who: Actor, enabled: Annotated[bool, Form()] = False,
+                  forks: Annotated[bool, Form()] = False,
                   shared_keys: Annotated[str, Form(max_length=4096)] = "",
                   fork_safe_keys: Annotated[str, Form(max_length=4096)] = "",
                   max_previews: Annotated[str, Form(max_length=8)] = "") -> Response:
@@ -60,7 +62,8 @@ def save_settings(name: str, platform: PlatformDep, who: Actor, enabled: Annotat
             limit = int(max_previews)
         with transaction(platform.sessions) as session:
             service.configure(session, platform.box, app_service.get(session, name), actor=who.actor,
-                              enabled=enabled, shared_keys=_keys(shared_keys), fork_safe_keys=_keys(fork_safe_keys),
+                              enabled=enabled, forks=forks, shared_keys=_keys(shared_keys),
+                              fork_safe_keys=_keys(fork_safe_keys),
                               max_previews=limit, reset_max=limit is None)
     except SlipwayError as exc:
         return redirect(f"/apps/{name}/previews", flash=exc.message, kind="error")

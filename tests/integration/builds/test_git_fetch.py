@@ -148,3 +148,19 @@ def test_ignores_hostile_git_environment(repo: Repo, tmp_path: Path, monkeypatch
     git.fetch(url=str(repo.bare), commit=repo.commits[2], dest=dest, log=lambda _: None)
     assert (dest / "app.txt").read_text() == "version 2\n"
     assert not marker.exists()
+
+
+def test_fetch_through_a_pull_request_ref(repo: Repo, tmp_path: Path) -> None:
+    """A fork's commit reachable only through refs/pull/N/head: fetched via the ref, and only if the ref
+    holds exactly the commit asked for."""
+    sh("update-ref", "refs/pull/3/head", repo.feature_head, cwd=repo.bare)
+    sh("update-ref", "-d", "refs/heads/feature/x", cwd=repo.bare)
+    url = f"file://{repo.bare}"
+    git.fetch(url=url, commit=repo.feature_head, dest=tmp_path / "ok", log=lambda _: None, ref="refs/pull/3/head")
+    assert (tmp_path / "ok" / "feature.txt").read_text() == "f\n"
+    with pytest.raises(errors.GitError, match="refs/pull/3/head is at"):
+        git.fetch(url=url, commit=repo.commits[-1], dest=tmp_path / "other", log=lambda _: None,
+                  ref="refs/pull/3/head")
+    for bad in ("refs/heads/main", "-upload-pack=x", "refs/pull/3/head:refs/heads/x", "refs/pull/x/head"):
+        with pytest.raises(errors.Invalid):
+            git.fetch(url=url, commit=repo.feature_head, dest=tmp_path / "bad", log=lambda _: None, ref=bad)

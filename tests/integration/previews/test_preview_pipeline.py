@@ -47,7 +47,7 @@ def test_a_fork_preview_runs_without_any_production_secret_and_goes_when_closed(
     api.call("PATCH", "/apps/hello/preview-settings", 200, json={
         "shared_keys": ["GREETING", "SECRET_KEY"],  # even shared ones never reach a fork
         "set": {"DATABASE_URL": "postgres://preview-db", "PREVIEW_BANNER": "fork-ok"},
-        "fork_safe_keys": ["PREVIEW_BANNER"]})
+        "fork_safe_keys": ["PREVIEW_BANNER"], "forks": True})
     hook = api.call("GET", "/apps/hello/hook?reveal=true", 200).json()
     # the fork's commit, as GitHub serves it from the base repository: refs/pull/7/head
     repo.git("checkout", "-q", "-b", "fork-work")

@@ -144,3 +144,33 @@ def test_git_env_is_locked_down(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["GIT_CONFIG_NOSYSTEM"] == "1"
     assert env["GIT_CONFIG_GLOBAL"] == "/dev/null"
     assert env["GIT_ASKPASS"]
+
+
+# a bracketed "host" that is an ssh option: urlsplit used to raise ValueError on it (an HTTP 500)
+OPTION_URLS = [
+    "ssh://git@[-oProxyCommand=touch]/x",
+    "ssh://[-oProxyCommand=touch]/x",
+    "ssh://git@[-oProxyCommand=sh]:22/x",
+    "git://[-oProxyCommand=x]/x",
+    "ssh://git@[::1]:99999/x",
+    "ssh://%2DoProxyCommand=touch/x",
+    "ssh://git@%2doProxyCommand=touch/x",
+    "https://example.com:-1/x",
+]
+
+
+@pytest.mark.parametrize("url", OPTION_URLS)
+def test_option_hosts_are_invalid_not_errors(url: str) -> None:
+    with pytest.raises(errors.Invalid):
+        git.validate_url(url)
+
+
+def test_transports_are_an_allow_list(tmp_path) -> None:
+    """Even a URL that got past validation cannot use a transport outside the list (fd:: is allowed by
+    git's own defaults, ext:: runs a command)."""
+    marker = tmp_path / "pwned"
+    for url in ("fd::0", f"ext::sh -c touch% {marker}"):
+        result = git._git(["ls-remote", "--", url], timeout=20)
+        assert not result.ok
+        assert any("not allowed" in line for line in result.tail), result.tail
+    assert not marker.exists()

@@ -78,7 +78,7 @@ def test_previews_get_only_shared_vars_and_overrides_and_forks_only_fork_safe_on
                                                      "DATABASE_URL": "postgres://prod"}, "deploy": False})
     settings = c.patch("/api/v1/apps/hello/preview-settings", json={
         "shared_keys": ["GREETING"], "set": {"DATABASE_URL": "postgres://preview", "FEATURE": "on"},
-        "fork_safe_keys": ["FEATURE"]}).json()
+        "fork_safe_keys": ["FEATURE"], "forks": True}).json()
     assert settings["overrides"] == {"DATABASE_URL": "••••••••", "FEATURE": "••••••••"}
     assert hooked.send("github", github_pull("opened", 1, SHA), event="pull_request", delivery="a").status_code == 202
     assert env_of(hooked.platform, "hello--pr-1") == {"GREETING": "hi", "DATABASE_URL": "postgres://preview",
@@ -155,6 +155,7 @@ def test_other_providers_open_and_close_previews(hooked: Hooked) -> None:
     assert quiet.json()["status"] == "ignored"
     assert hooked.send("gitlab", gitlab_merge_request("merge", 11, SHA), event="Merge Request Hook",
                        delivery="g3").json()["status"] == "teardown"
+    hooked.client.patch("/api/v1/apps/hello/preview-settings", json={"forks": True})
     assert hooked.send("gitea", gitea_pull("opened", 12, SHA, fork=True), event="pull_request",
                        delivery="t1").json()["fork"] is True
     bb = hooked.send("bitbucket", bitbucket_pull("pullrequest:created", 13), event="pullrequest:created",
@@ -164,7 +165,7 @@ def test_other_providers_open_and_close_previews(hooked: Hooked) -> None:
         assert session.scalar(select(App.branch).where(App.name == "hello--pr-13")) == "feature"
     fork = hooked.send("bitbucket", bitbucket_pull("pullrequest:created", 14, fork=True), event="pullrequest:created",
                        delivery="b2").json()
-    assert fork["status"] == "refused" and "fork" in fork["reason"]
+    assert fork["status"] == "refused" and "bitbucket serves no pull request ref" in fork["reason"]
 
 
 def test_push_statuses_follow_the_deploy_and_the_preview_comment_is_edited_not_repeated(
@@ -214,3 +215,34 @@ def test_turning_previews_off_stops_new_ones_but_closing_still_tears_down(hooked
     assert closed.json()["status"] == "teardown"
     run_side_jobs(hooked.platform)
     assert hooked.client.get("/api/v1/apps/hello/previews").json() == []
+
+
+def test_fork_previews_are_opt_in_and_a_refusal_is_recorded_and_reported(hooked: Hooked, forge: Recorder) -> None:
+    c = hooked.client
+    settings = c.get("/api/v1/apps/hello/preview-settings").json()
+    assert settings["enabled"] is True and settings["forks"] is False  # previews on, forks off by default
+    c.put("/api/v1/apps/hello/forge", json={"provider": "github", "token": "t", "api_url": forge.url})
+    refused = hooked.send("github", github_pull("opened", 4, SHA, fork=True), event="pull_request",
+                          delivery="f1").json()
+    assert refused["status"] == "refused" and "fork previews are opt-in" in refused["reason"]
+    assert hooked.deploys() == []
+    with hooked.platform.sessions() as session:
+        assert session.scalar(select(App.id).where(App.name == "hello--pr-4")) is None
+    [listed] = c.get("/api/v1/apps/hello/previews").json()
+    assert listed["status"] == "refused" and listed["fork"] and "--forks" in listed["reason"]
+    run_side_jobs(hooked.platform)
+    comments = [call for call in forge.calls if "comments" in call.path]
+    assert comments and "fork previews are opt-in" in comments[-1].body["body"]
+    # a same-repository pull request is not affected
+    assert hooked.send("github", github_pull("opened", 5, SHA2), event="pull_request",
+                       delivery="f2").json()["status"] == "queued"
+    # opted in: the fork's next event gets its preview; opted out again: it is removed at the next event
+    assert c.patch("/api/v1/apps/hello/preview-settings", json={"forks": True}).json()["forks"] is True
+    assert hooked.send("github", github_pull("synchronize", 4, SHA2, fork=True), event="pull_request",
+                       delivery="f3").json()["status"] == "queued"
+    c.patch("/api/v1/apps/hello/preview-settings", json={"forks": False})
+    gone = hooked.send("github", github_pull("synchronize", 4, SHA, fork=True), event="pull_request",
+                       delivery="f4").json()
+    assert gone["status"] == "refused"
+    with hooked.platform.sessions() as session:
+        assert session.scalar(select(Preview.state).where(Preview.number == 4)) == "closing"
