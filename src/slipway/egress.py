@@ -156,7 +156,12 @@ class Policy:
         if not name:
             raise EgressRefused("no host to connect to")
         try:
-            found = self.resolver(name, port)
+            ipaddress.ip_address(name.split("%")[0])
+            found = [name]  # a literal address is where we connect: nothing to resolve
+        except ValueError:
+            found = []
+        try:
+            found = found or self.resolver(name, port)
         except OSError as exc:
             if unresolved_ok:
                 return []
