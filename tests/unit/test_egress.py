@@ -18,8 +18,8 @@ import pydantic
 import pytest
 from fastapi.testclient import TestClient
 
-from slipway.apps import service as app_service
 from slipway.app import create_app
+from slipway.apps import service as app_service
 from slipway.config import Settings
 from slipway.db import transaction
 from slipway.egress import EgressRefused, Policy
