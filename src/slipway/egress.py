@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -207,8 +208,9 @@ class Policy:
         when they are, each hop's connection is checked again. No proxy from the environment: a proxy
         would make the connection we check the proxy's, not the target's."""
         limits = kwargs.pop("limits", httpx.Limits())
+        verify = kwargs.pop("verify", True)
         kwargs.setdefault("follow_redirects", False)
-        return httpx.Client(transport=self.transport(limits=limits), trust_env=False, **kwargs)
+        return httpx.Client(transport=self.transport(limits=limits, verify=verify), trust_env=False, **kwargs)
 
 
 def url_target(url: str) -> tuple[str, int]:
@@ -253,11 +255,14 @@ class PinnedBackend(httpcore.SyncBackend):
 class PinnedTransport(httpx.HTTPTransport):
     """httpx's own transport (request/response mapping, TLS) over a pool that uses PinnedBackend."""
 
-    def __init__(self, policy: Policy, *, limits: httpx.Limits | None = None, verify: bool = True) -> None:
+    def __init__(self, policy: Policy, *, limits: httpx.Limits | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
         limits = limits or httpx.Limits()
         super().__init__(verify=verify, limits=limits, trust_env=False)
         # httpx builds its pool without a network_backend option: replace it by the same pool with ours.
+        # The TLS context still honours SSL_CERT_FILE / SSL_CERT_DIR (a private CA); proxies from the
+        # environment are what trust_env=False leaves out.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify),
             max_connections=limits.max_connections, max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry, network_backend=PinnedBackend(policy))

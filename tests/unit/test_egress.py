@@ -8,10 +8,12 @@ reproduced exactly; each refusal has a positive control (the same request, allow
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pydantic
@@ -177,6 +179,39 @@ def test_dns_rebinding_is_refused_at_request_time(internal: Callable[..., Intern
     with rules.client() as client, pytest.raises(httpx.ConnectError, match="loopback"):
         client.delete(url)  # request time: the name now answers loopback
     assert admin.seen == []
+
+
+def test_tls_is_verified_against_the_name_not_the_checked_address(tmp_path: Path) -> None:
+    from tests.unit.notify.receivers import make_certs
+
+    certs = make_certs(tmp_path)  # a certificate for "localhost" and 127.0.0.1
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    server.socket = certs.server_context().wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    trust = ssl.create_default_context(cafile=str(certs.ca))
+    try:
+        rules = policy(f"127.0.0.1:{port}", ["127.0.0.1"])
+        with rules.client(verify=trust) as client:
+            assert client.get(f"https://localhost:{port}/").text == "ok"  # SNI and check: "localhost"
+            # the connection goes to 127.0.0.1, which the certificate also names: were it checked against
+            # the address, another name would pass too
+            with pytest.raises(httpx.ConnectError, match="certificate|hostname"):
+                client.get(f"https://other.invalid:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def test_redirects_are_checked_again(internal: Callable[..., Internal]) -> None:
