@@ -120,6 +120,8 @@ class Policy:
     allow_networks: tuple[Network, ...] = ()
     allow_pairs: frozenset[tuple[str, int]] = frozenset()
     own_ports: frozenset[int] = frozenset()
+    # app instances listen on these: reached through their own app's checks or the router, never directly
+    instance_ports: range = range(0)
     resolver: Resolver = system_resolve
     local_addresses: Callable[[], set[IPAddress]] = field(default=_local_addresses)
 
@@ -127,7 +129,7 @@ class Policy:
     def from_settings(cls, settings: Settings, *, resolver: Resolver | None = None) -> Policy:
         networks, pairs = _parse_allow(settings.egress_allow)
         own = {settings.listen_port, settings.http_port, settings.https_port}
-        return cls(networks, pairs, frozenset(own), resolver or system_resolve)
+        return cls(networks, pairs, frozenset(own), settings.ports, resolver or system_resolve)
 
     # ---- the rule -------------------------------------------------------------------------------
 
@@ -140,10 +142,13 @@ class Policy:
             ip = ipaddress.ip_address(address.split("%")[0])
         except ValueError:
             return f"{address!r} is not an IP address"
-        if port in self.own_ports and (ip.is_loopback or ip.is_unspecified or ip in self.local_addresses()):
+        local = ip.is_loopback or ip.is_unspecified or ip in self.local_addresses()
+        if port in self.own_ports and local:  # even inside an allowed range: only an exact host:port opens it
             return f"port {port} on {address} is Slipway's own (API or router)"
         if any(ip in net for net in self.allow_networks):
             return None
+        if port in self.instance_ports and local:  # this host's public address: another app's instance
+            return f"port {port} on {address} is an app instance's (reach apps through the router)"
         reason = why_internal(ip)
         return f"{address} is {reason}" if reason else None
 

@@ -8,6 +8,8 @@ reproduced exactly; each refusal has a positive control (the same request, allow
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -104,7 +106,8 @@ def fixed(*answers: list[str]) -> Callable[[str, int], list[str]]:
 
 
 def policy(allow: str = "", *answers: list[str]) -> Policy:
-    settings = Settings(egress_allow=allow, listen="127.0.0.1:8300", http_port=8080, https_port=8443)
+    settings = Settings(egress_allow=allow, listen="127.0.0.1:8300", http_port=8080, https_port=8443,
+                        port_range="10000-10999")
     return Policy.from_settings(settings, resolver=fixed(*answers) if answers else None)
 
 
@@ -148,6 +151,12 @@ def test_slipways_own_ports_stay_closed_inside_an_allowed_range() -> None:
         with pytest.raises(EgressRefused, match="Slipway's own"):
             policy("127.0.0.0/8").check_url(f"http://127.0.0.1:{port}/")
     assert policy("127.0.0.0/8").check_url("http://127.0.0.1:9000/")
+    # app instances' ports on this host's own public address: another team's instance, not a public site
+    public_self = Policy.from_settings(Settings(port_range="10000-10999"), resolver=fixed([PUBLIC]))
+    public_self = dataclasses.replace(public_self, local_addresses=lambda: {ipaddress.ip_address(PUBLIC)})
+    with pytest.raises(EgressRefused, match="app instance"):
+        public_self.check_url("http://this-server.example:10005/")
+    assert public_self.check_url("http://this-server.example:443/")
     # the same port on a public host is somebody else's
     assert policy("", [PUBLIC]).check_url("http://example.org:8080/")
     # an Admin may still list one of them exactly
