@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -360,3 +361,22 @@ def test_the_forge_token_is_not_sent_inside_at_request_time(plat: Platform,
     forge.status(repo="o/r", sha="a" * 40, state="success", context="slipway", description="ok", target_url=None)
     forge.close()
     assert [s.method for s in server.seen] == ["POST"]
+
+
+def test_a_tcp_monitor_is_refused_at_run_time_after_rebinding(client: TestClient, plat: Platform) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        set_policy(plat, "", [PUBLIC], ["127.0.0.1"])
+        check = client.post("/api/v1/monitors", json={"name": "db", "kind": "tcp", "interval": 30,
+                                                      "target": f"db.rebind.example:{port}"})
+        assert check.status_code == 201, check.text
+        ran = client.post(f"/api/v1/monitors/{check.json()['id']}/run").json()
+        assert ran["state"] in ("degraded", "down") and "egress rules" in ran["last_output"], ran
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected
+        set_policy(plat, f"db.rebind.example:{port}", ["127.0.0.1"])  # positive control
+        assert client.post(f"/api/v1/monitors/{check.json()['id']}/run").json()["state"] == "healthy"
+        listener.accept()[0].close()
