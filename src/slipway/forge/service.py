@@ -9,7 +9,6 @@ time: the webhook answer never waits for the forge, and a forge that is down get
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from slipway import events
 from slipway.apps.models import App
 from slipway.crypto import Box
 from slipway.db import utcnow
+from slipway.egress import Policy, url_target
 from slipway.errors import Invalid, NotFound
 from slipway.forge.clients import DEFAULT_API, PROVIDERS
 from slipway.forge.models import ForgeLink, ForgeTarget
@@ -31,7 +31,7 @@ def get_link(session: Session, app: App) -> ForgeLink | None:
     return session.get(ForgeLink, app.id)
 
 
-def configure(session: Session, box: Box, app: App, *, actor: str, provider: str | None = None,
+def configure(session: Session, box: Box, app: App, *, actor: str, policy: Policy, provider: str | None = None,
               api_url: str | None = None, token: str | None = None, repo: str | None = None,
               comments: bool | None = None) -> ForgeLink:
     link = get_link(session, app)
@@ -46,10 +46,14 @@ def configure(session: Session, box: Box, app: App, *, actor: str, provider: str
         link.provider = provider
     if api_url is not None or not link.api_url:
         url = (api_url or DEFAULT_API.get(link.provider, "")).rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            url_target(url)  # Invalid for what urlsplit cannot parse too ("http://[::1", a bad port)
+        except Invalid:
             raise Invalid(f"the forge API URL must be http(s)://host[/path], got {url!r}"
-                          + (" (Gitea has no default: give its /api/v1 URL)" if link.provider == "gitea" else ""))
+                          + (" (Gitea has no default: give its /api/v1 URL)" if link.provider == "gitea" else "")
+                          ) from None
+        if api_url:  # the token goes there: never to Slipway itself or the private network
+            policy.check_url(url)
         link.api_url = url
     if token:
         link.token_enc = box.encrypt(token)
