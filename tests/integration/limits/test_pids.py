@@ -160,3 +160,31 @@ def test_containers_run_without_new_privileges_and_with_few_capabilities(engine_
              "except PermissionError: print('mknod refused')\n")
     out = one_off(runtime, f"{app_name}-probe", ["python3", "-c", probe])
     assert "raw refused" in out and "mknod refused" in out, out
+
+
+def test_local_one_offs_have_the_process_limit_too(tmp_path: Path) -> None:
+    if not cgroups.detect_pids().ok:
+        pytest.skip(cgroups.detect_pids().detail)
+    runtime = LocalRuntime(tmp_path / "instances")
+    spec = InstanceSpec("storm-run-1", "storm", 1, "run", "", str(tmp_path), {"PATH": "/usr/bin:/bin"}, None, 1.0)
+    lines: list[str] = []
+    assert runtime.run_once(spec, [sys.executable, "-c", STORM_PY], on_line=lines.append, timeout=120) == 0, lines
+    assert DEFAULT_PIDS - 16 <= forked(lines) < DEFAULT_PIDS, lines
+    # `slipway run -t`: the same under a terminal
+    tty_spec = InstanceSpec("storm-tty-1", "storm", 1, "run", "", str(tmp_path), {"PATH": "/usr/bin:/bin"}, None, 1.0,
+                            limits=Limits(pids=64))
+    terminal = runtime.open_tty(tty_spec, [sys.executable, "-c", STORM_PY])
+    output = b""
+    try:
+        deadline = time.monotonic() + 120
+        while b"storm over" not in output and time.monotonic() < deadline:
+            chunk = terminal.read()
+            if chunk == b"":
+                break
+            output += chunk or b""
+            time.sleep(0.05)
+    finally:
+        terminal.close()
+    assert 48 <= forked(output.decode(errors="replace").splitlines()) < 64, output
+    # nothing left behind: both one-offs' cgroups are gone
+    assert not list((cgroups.ROOT / "pids" / cgroups.PARENT).glob("storm-*-1"))
