@@ -188,3 +188,30 @@ def test_local_one_offs_have_the_process_limit_too(tmp_path: Path) -> None:
     assert 48 <= forked(output.decode(errors="replace").splitlines()) < 64, output
     # nothing left behind: both one-offs' cgroups are gone
     assert not list((cgroups.ROOT / "pids" / cgroups.PARENT).glob("storm-*-1"))
+
+
+def test_process_limit_through_the_api_and_slipway_toml(api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    """Set as users set it: slipway.toml's [limits.<type>] pids and the API; applied by a real deploy."""
+    if not cgroups.detect_pids().ok:
+        pytest.skip(cgroups.detect_pids().detail)
+    from tests.conftest import python_app_files
+
+    files = python_app_files(procfile="web: python app.py\nstorm: python storm.py --stay\n")
+    repo = make_repo(files={**files, "storm.py": STORM_PY, "slipway.toml": "[limits.storm]\npids = 100\n"})
+    api.call("POST", "/apps", 201, json={"name": "stormy", "git_url": repo.url})
+    api.call("PUT", "/apps/stormy/scale", 200, json={"processes": {"storm": 1}})
+    for bad in (0, 16385, "many", 1.5):
+        assert api.call("PUT", "/apps/stormy/limits/storm", 422, json={"pids": bad}).json()["code"] == "invalid"
+    out = api.call("PUT", "/apps/stormy/limits/storm", 200, json={"pids": 48}).json()  # overrides the file's 100
+    assert out["limits"] == {"storm": {"pids": 48}} and out["default_pids"] == DEFAULT_PIDS
+    deploy = api.deploy("stormy")
+    log = api.log("stormy", deploy["id"])
+    assert deploy["status"] == "succeeded", log
+    assert "limits of storm: at most 48 processes (cgroup" in log, log
+
+    def storm_lines() -> list[str]:
+        text = api.call("GET", "/apps/stormy/logs", 200, params={"process_type": "storm", "lines": 50}).text
+        return text.splitlines()
+
+    wait_for(lambda: any("storm over" in line for line in storm_lines()), 120, "the storm")
+    assert 32 <= forked(storm_lines()) < 48, storm_lines()
