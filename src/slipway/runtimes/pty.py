@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import select
 import signal
@@ -64,13 +65,15 @@ class PtyProcess:
     """argv started on the slave side of a new PTY, in its own session (the PTY is its controlling
     terminal); read and write the master side with `read` and `write`. A runtimes.base.Terminal."""
 
-    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 24, cols: int = 80) -> None:
+    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 24, cols: int = 80,
+                 join: Callable[[], None] | None = None, on_close: Callable[[], None] | None = None) -> None:
+        self._on_close = on_close  # e.g. remove the one-off's cgroup once its session is over
         master, slave = os.openpty()
         try:
             set_size(slave, rows, cols)
             self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
                                          start_new_session=True, close_fds=True,
-                                         preexec_fn=_controlling_tty)  # noqa: PLW1509 - setsid then TIOCSCTTY
+                                         preexec_fn=functools.partial(_in_child, join))  # noqa: PLW1509
         except BaseException:
             os.close(master)
             raise
@@ -121,6 +124,16 @@ class PtyProcess:
         self.terminate()
         with contextlib.suppress(OSError):
             os.close(self.fd)
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+
+def _in_child(join: Callable[[], None] | None) -> None:
+    # between fork and exec: into the one-off's cgroup (limits from the start), then take the terminal
+    if join is not None:
+        join()
+    _controlling_tty()
 
 
 def _controlling_tty() -> None:

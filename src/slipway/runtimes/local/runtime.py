@@ -23,7 +23,7 @@ import slipway
 from slipway import proc
 from slipway.errors import Conflict, Invalid, Unavailable
 from slipway.runtimes import cgroups
-from slipway.runtimes.base import InstanceSpec, InstanceState, LineSink
+from slipway.runtimes.base import InstanceSpec, InstanceState, Limits, LineSink
 from slipway.runtimes.local import logfile
 from slipway.runtimes.local.files import (
     ALIVE,
@@ -158,27 +158,57 @@ class LocalRuntime:
         support = cgroups.detect()
         return support.ok, support.detail
 
+    def pids_support(self) -> tuple[bool, str]:
+        support = cgroups.detect_pids()
+        return support.ok, support.detail
+
     def capacity(self) -> tuple[float, int]:
         return float(os.cpu_count() or 1), int(psutil.virtual_memory().total)
 
     def run_once(self, spec: InstanceSpec, argv: list[str], *, on_line: LineSink, timeout: float) -> int:
-        """A one-off process in the release's directory and environment (not supervised, no restart)."""
+        """A one-off process in the release's directory and environment (not supervised, no restart),
+        in a cgroup of its own with the instance's limits (the process limit at least)."""
+        group = self._one_off_cgroup(spec, on_line)
         # the command is the app's own code, run with the app's privileges like its Procfile lines
         try:
-            result = proc.run(argv, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line)
+            result = proc.run(argv, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line,
+                              preexec_fn=group.join if group is not None else None)
         except OSError as exc:
             on_line(f"cannot run {argv[0]}: {exc.strerror or exc}")
             return 127
+        finally:
+            if group is not None:
+                group.kill_all()
+                group.remove()
         return 124 if result.timed_out else result.returncode
 
     def open_tty(self, spec: InstanceSpec, argv: list[str], *, rows: int = 24, cols: int = 80) -> PtyProcess:
-        """A one-off process like run_once's (same directory and environment), under a new PTY."""
+        """A one-off process like run_once's (same directory, environment and limits), under a new PTY."""
+        group = self._one_off_cgroup(spec, None)
+
+        def release() -> None:
+            if group is not None:
+                group.kill_all()
+                group.remove()
+
         try:
-            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols)
+            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols,
+                              join=group.join if group is not None else None, on_close=release)
         except OSError as exc:
+            release()
             raise Invalid(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
 
-    # ---- helpers ---------------------------------------------------------------------------------
+    @staticmethod
+    def _one_off_cgroup(spec: InstanceSpec, on_line: LineSink | None) -> cgroups.Cgroup | None:
+        try:
+            group = cgroups.create(spec.instance_id, spec.limits or Limits())
+        except cgroups.CgroupUnavailable as exc:
+            if on_line is not None:
+                on_line(f"[slipway] resource limits not enforced (degraded mode): {exc}")
+            return None
+        if group.unenforced and on_line is not None:
+            on_line(f"[slipway] {group.unenforced}")
+        return group
 
     def _files(self, instance_id: str) -> InstanceFiles:
         if not INSTANCE_ID.match(instance_id):
