@@ -95,7 +95,7 @@ def test_static_site_never_serves_a_link_out(api: Api, make_repo, secret_file: P
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
 
-    caddy = CaddyProcess(find_caddy(), f"127.0.0.1:{port()}", tmp_path / "caddy")
+    caddy = CaddyProcess(find_caddy(), tmp_path / "caddy" / "admin.sock", tmp_path / "caddy")
     caddy.start()
     served = CaddyRouter(caddy.admin, port(), port(), process=caddy, bind_host="127.0.0.1")
     try:
