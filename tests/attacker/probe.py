@@ -1,6 +1,6 @@
 """The attacker app: hostile code that Slipway builds and runs, trying every escape we know.
 
-    python3 probe.py build|release|oneoff   run every probe, print the report (deploy log / one-off output)
+    python3 probe.py build|release|oneoff|oneoff-tty   run every probe, print the report (deploy log / one-off output)
     python3 probe.py web                     serve on $PORT: GET / (liveness), GET /report (the report as JSON)
 
 Standard library only (it runs in the host's Python, in a venv, and in the docker base image). The test
@@ -45,7 +45,7 @@ PLATFORM_BINARIES = {"caddy", "slipway", "sshd", "podman", "conmon", "postgres",
                      "systemd", "init", "sudo", "su", "pytest", "mariadbd", "redis-server"}
 CHECKS = ("secret_key", "database", "decrypted_env", "platform_files", "other_app_files", "other_app_env",
           "caddy_admin", "caddy_config_deleted", "engine_socket", "foreign_processes", "foreign_environ",
-          "signal_control_plane", "api", "write_outside", "system_dirs_writable")
+          "signal_control_plane", "api", "system_dirs_writable")
 ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock",
                   "/tmp/slipway-podman/podman.sock", "/run/user/0/podman/podman.sock")
 SKIP_WALK = {"/proc", "/sys", "/dev", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/boot", "/etc",
@@ -118,7 +118,7 @@ class Probe:
                  ("home_files", self.home_files), ("database", self.database), ("decrypt", self.decrypt),
                  ("sockets", self.find_sockets), ("engine", self.engine), ("caddy", self.caddy),
                  ("api", self.api), ("writes", self.write_outside), ("system_dirs", self.system_dirs)]
-        if self.context in ("build", "web", "oneoff"):
+        if self.context in ("build", "web", "oneoff", "oneoff-tty"):
             steps.append(("fork_bomb", self.bomb))
         for name, fn in steps:
             self.attempt(name, fn)
@@ -406,29 +406,27 @@ class Probe:
                     bad.append(os.path.join(home, sub, name))
         keys = HINTS.get("authorized_keys")
         for path in bad:
-            self._write(path, bad=True)
+            self._write(path)
         if keys and os.path.isdir(os.path.dirname(keys)):
             try:
                 with open(keys, "a") as f:
                     f.write(f"# {name}\n")
                 self.writes[keys] = "ok"
-                self.hit("write_outside", keys)
             except OSError as exc:
                 self.writes[keys] = exc.strerror or str(exc)
-        # shared scratch dirs: a private /tmp takes the write; the test checks the host's side
+        # shared scratch dirs too. Whether a write escaped is judged by the test on the host's side: a write
+        # that lands in the sandbox's own private /tmp or tmpfs is no escape
         for d in ("/tmp", "/var/tmp", "/dev/shm"):
-            self._write(os.path.join(d, name), bad=False)
+            self._write(os.path.join(d, name))
         if self.context != "build":  # the release is read-only once built
-            self._write(os.path.join(self.cwd, name), bad=False)
+            self._write(os.path.join(self.cwd, name))
 
-    def _write(self, path, bad):
+    def _write(self, path):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             os.write(fd, f"written by the attacker ({self.context})\n".encode())
             os.close(fd)
             self.writes[path] = "ok"
-            if bad:
-                self.hit("write_outside", path)
         except OSError as exc:
             self.writes[path] = exc.strerror or str(exc)
 

@@ -230,10 +230,12 @@ class Scene:
 
     def problems(self, report: dict[str, Any], *, where: str, canaries: tuple[str, ...] | None = None) -> list[str]:
         """Everything the attacker reached, as readable lines (empty: it reached nothing)."""
-        found = [f"{where}: {check}: {evidence}" for check, evidence in report["reached"].items() if evidence]
+        container_own = {"system_dirs_writable"} if self.runtime == "docker" else set()  # the container's own /etc
+        found = [f"{where}: {check}: {evidence}" for check, evidence in report["reached"].items()
+                 if evidence and check not in container_own]
         found += self.leaks(json.dumps(report), where=f"{where} report", canaries=canaries)
         ident = report.get("identity", {})
-        if report["context"] in ("web", "oneoff"):
+        if report["context"] in ("web", "oneoff", "oneoff-tty"):
             spawned = report.get("fork_bomb", {}).get("spawned")
             if spawned is None or spawned > PIDS_LIMIT:
                 found.append(f"{where}: fork bomb not capped at {PIDS_LIMIT}: {report.get('fork_bomb')}")
@@ -367,6 +369,12 @@ def attack_deploy_and_one_off(world: Scene) -> list[str]:
         reports.update(decode_reports(one_off.stdout))
         assert "oneoff" in reports, one_off.stdout + one_off.stderr
         outputs.append(("one-off output", one_off.stdout))
+        # `slipway run -t`: the same under a PTY, through the WebSocket
+        tty = world.host.cli("run", "-t", world.attacker, "--", "python3", "probe.py", "oneoff-tty", check=False,
+                             timeout=300)
+        reports.update(decode_reports(tty.stdout))
+        assert "oneoff-tty" in reports, tty.stdout + tty.stderr
+        outputs.append(("one-off -t output", tty.stdout))
     problems += world.router_intact() + world.host_side()
     others = tuple(name for name in world.canaries if name != "prod_secret")  # its own value is no leak
     for context, report in sorted(reports.items()):
