@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy.exc
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway import __version__
 from slipway.config import Settings
-from slipway.errors import SlipwayError
+from slipway.errors import SlipwayError, from_exception
 from slipway.platform import Platform, build_platform
 from slipway.server import Background
 
@@ -80,6 +81,20 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     async def _slipway_error(_: Request, exc: SlipwayError) -> JSONResponse:
         return JSONResponse({"error": exc.message, "code": exc.code, "detail": exc.detail},
                             status_code=exc.status)
+
+    async def _infrastructure_error(request: Request, exc: Exception) -> JSONResponse:
+        # the database down or the disk full: a JSON error naming the cause, not a plain-text 500
+        from slipway.selfcheck import data_disks
+
+        platform = getattr(request.app.state, "platform", None)
+        error = from_exception(exc, disks=data_disks(platform.settings) if platform is not None else ())
+        if error is None:
+            raise exc  # a bug: the server's own 500 handler, with the traceback in the log
+        log.warning("%s %s: %s (%s)", request.method, request.url.path, error.message, exc.__class__.__name__)
+        return await _slipway_error(request, error)
+
+    for infrastructure in (OSError, sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError):
+        app.add_exception_handler(infrastructure, _infrastructure_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,6 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from slipway.runtimes.base import DEFAULT_PIDS
+from slipway.runtimes.limits import MAX_PIDS, MIN_PIDS
+
 
 class AppCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -93,7 +96,7 @@ class ScaleOut(BaseModel):
 
 
 class LimitsIn(BaseModel):
-    """Limits of one process type; sizes like "256M" or bytes, CPUs in cores. null/"" removes one."""
+    """Limits of one process type; sizes like "256M" or bytes, CPUs in cores, processes. null/"" removes one."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -101,10 +104,13 @@ class LimitsIn(BaseModel):
     memory_reservation: str | int | None = Field(None, examples=["128M"])
     cpus: float | None = Field(None, examples=[0.5])
     cpu_reservation: float | None = Field(None, examples=[0.25])
+    # most processes and threads of one instance; unset: DEFAULT_PIDS (512), never unlimited
+    pids: int | None = Field(None, ge=MIN_PIDS, le=MAX_PIDS, examples=[256])
 
 
 class LimitsOut(BaseModel):
     limits: dict[str, dict[str, Any]]
+    default_pids: int = DEFAULT_PIDS  # the process limit of every instance whose type sets no `pids`
     warnings: list[str] = Field(default_factory=list)
     deploy_id: int | None = None
 

@@ -37,9 +37,18 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 teams_router = APIRouter(prefix="/api/v1", tags=["teams"])
 
 
-@router.get("/health")
-def health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+@router.get("/health", responses={503: {"description": "a part Slipway needs is down; `error` names it"}})
+def health(platform: PlatformDep, response: Response) -> dict[str, object]:
+    """ok, or 503 naming the failing part (database, router) in `error` and `checks`."""
+    from slipway import selfcheck
+
+    checks = selfcheck.check(platform)
+    body: dict[str, object] = {"status": "ok", "version": __version__, "checks": checks}
+    failing = [reason for reason in checks.values() if reason != "ok"]
+    if failing:
+        response.status_code = 503
+        body.update(status="unavailable", error="; ".join(failing))
+    return body
 
 
 def _roles(session: Session, access: Access) -> list[dict[str, str | None]]:

@@ -112,11 +112,12 @@ def limits(name: str, process_type: str = typer.Argument("web"),
            memory_reservation: str = typer.Option(None, "--memory-reservation", help="Soft memory limit."),
            cpus: float = typer.Option(None, "--cpus", help="CPU limit in cores, e.g. 0.5."),
            cpu_reservation: float = typer.Option(None, "--cpu-reservation", help="CPU share under contention."),
+           pids: int = typer.Option(None, "--pids", help="Most processes/threads per instance (default 512)."),
            restart: bool = typer.Option(False, "--restart", help="Restart now to apply them (zero downtime)."),
            json_out: bool = JSON) -> None:
-    """Show or set memory/CPU limits of a process type (applied at the next deploy or restart)."""
+    """Show or set memory/CPU/process limits of a process type (applied at the next deploy or restart)."""
     body = {k: v for k, v in {"memory": memory, "memory_reservation": memory_reservation, "cpus": cpus,
-                              "cpu_reservation": cpu_reservation}.items() if v is not None}
+                              "cpu_reservation": cpu_reservation, "pids": pids}.items() if v is not None}
     client = Client()
     if body:
         data = client.request("PUT", f"/apps/{name}/limits/{process_type}", json=body,
@@ -129,6 +130,8 @@ def limits(name: str, process_type: str = typer.Argument("web"),
         console.print(f"{ptype}: " + (", ".join(f"{k}={v}" for k, v in values.items()) or "none"), markup=False)
     if not data["limits"]:
         console.print("no limits")
+    console.print(f"processes: at most {data.get('default_pids', 512)} per instance unless pids is set",
+                  markup=False, highlight=False)
     for warning in data.get("warnings", []):
         console.print(f"[yellow]warning: {warning}[/yellow]", highlight=False)
     if data.get("deploy_id"):

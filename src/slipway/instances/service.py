@@ -139,20 +139,35 @@ def states(platform: Platform, instances: list[Instance]) -> dict[str, InstanceS
 
 
 def limits_report(platform: Platform, *, app: App, release: Release) -> list[str]:
-    """What the deploy log says about resource limits: how they are enforced, or loudly that they are not."""
+    """What the deploy log says about resource limits: how they are enforced, or loudly that they are not.
+
+    The process limit applies to every instance (a default when unset): it is named when set, and the
+    log says loudly when the runtime cannot enforce it."""
     runtime = release_runtime(platform, release)
     lines = []
     for process_type in release.config.get("processes", {}):
         limits = limits_mod.effective(release.config, app.limits or {}, process_type)
+        pids_support = getattr(runtime, "pids_support", None)
+        pids_ok, pids_how = pids_support() if pids_support is not None else (
+            False, f"the {runtime.name} runtime cannot limit processes")
         if not limits:
+            if not pids_ok:
+                lines.append(f"!! the process limit of {process_type} ({limits_mod.describe_pids(limits)}) is NOT "
+                             f"enforced: degraded mode, {pids_how}")
             continue
-        support = getattr(runtime, "limits_support", None)
-        enforced, how = support() if support is not None else (False, f"the {runtime.name} runtime has no limits")
+        if limits.has_resources:
+            support = getattr(runtime, "limits_support", None)
+            enforced, how = support() if support is not None else (False, f"the {runtime.name} runtime has no limits")
+        else:
+            enforced, how = pids_ok, pids_how
         if enforced:
             lines.append(f"limits of {process_type}: {limits_mod.describe(limits)} ({how})")
         else:
             lines.append(f"!! limits of {process_type} ({limits_mod.describe(limits)}) are NOT enforced: "
                          f"degraded mode, {how}")
+        if not pids_ok and limits.has_resources:
+            lines.append(f"!! the process limit of {process_type} ({limits_mod.describe_pids(limits)}) is NOT "
+                         f"enforced: degraded mode, {pids_how}")
         capacity = getattr(runtime, "capacity", None)
         if capacity is not None:
             try:

@@ -12,22 +12,39 @@ from typing import Any, Protocol
 OOM_REASON = "killed: out of memory (OOM)"
 
 
+DEFAULT_PIDS = 512  # processes and threads per instance when [limits.<type>] pids is not set
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one instance; None means "no limit". Bytes and cores."""
+    """Resource limits of one instance; None means "no limit" (pids: the default). Bytes and cores."""
 
     memory: int | None = None  # hard limit: the kernel kills the app (OOM) above it
     memory_reservation: int | None = None  # soft limit: reclaimed first under host memory pressure
     cpus: float | None = None  # hard limit: at most this many cores' worth of CPU time
     cpu_reservation: float | None = None  # relative weight under contention (1.0 = one core's share)
+    # most processes (threads included) the instance may have at once; None: DEFAULT_PIDS. There is no
+    # "unlimited": a fork bomb in one app must never exhaust the host's PIDs for every other app.
+    pids: int | None = None
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> bool:  # whether any limit was set (the pids default applies anyway)
+        return any(v is not None for v in (self.memory, self.memory_reservation, self.cpus, self.cpu_reservation,
+                                           self.pids))
+
+    @property
+    def has_resources(self) -> bool:
+        """Whether a memory or CPU limit is set (the process limit always applies)."""
         return any(v is not None for v in (self.memory, self.memory_reservation, self.cpus, self.cpu_reservation))
+
+    @property
+    def pids_max(self) -> int:
+        """The process limit in force: the one set, or the default."""
+        return self.pids if self.pids is not None else DEFAULT_PIDS
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Limits:
         data = data or {}
-        return cls(**{k: data[k] for k in ("memory", "memory_reservation", "cpus", "cpu_reservation")
+        return cls(**{k: data[k] for k in ("memory", "memory_reservation", "cpus", "cpu_reservation", "pids")
                       if data.get(k) is not None})
 
 
@@ -101,6 +118,9 @@ class Runtime(Protocol):
     #
     # def limits_support(self) -> tuple[bool, str]:
     #     """(enforced?, how): e.g. (True, "cgroup v1 (memory, cpu)") or (False, why not)."""
+    #
+    # def pids_support(self) -> tuple[bool, str]:
+    #     """The same for the process limit (Limits.pids_max), which applies to every instance."""
     #
     # def capacity(self) -> tuple[float, int]:
     #     """(cores, memory bytes) of the host the instances run on, to warn about limits above it."""

@@ -25,7 +25,7 @@ import requests
 
 from slipway.errors import Conflict, Invalid, NotFound, SlipwayError, Unavailable
 from slipway.runtimes import docker_tty
-from slipway.runtimes.base import OOM_REASON, InstanceSpec, InstanceState, LineSink
+from slipway.runtimes.base import OOM_REASON, InstanceSpec, InstanceState, Limits, LineSink
 from slipway.runtimes.local.logfile import format_line
 
 LABEL = "io.slipway"
@@ -36,6 +36,19 @@ API_VERSION = "1.41"  # what Podman's compatible API speaks; Docker Engine accep
 LOG_WINDOW = 3600  # seconds of log read first for logs(); the whole log only if that has too few lines
 # Podman 4's compatible API stamps every *partial* write of a line (`print("a", "b")` in unbuffered Python
 # is several writes) and drops partial records under `tail`: see _mend_partials
+# Every container Slipway creates (instances, one-offs, terminals) starts from no capability at all and
+# gets back only these, the ones typical web images need to start as root, fix the ownership of their own
+# files and drop to an unprivileged user (nginx, Apache, php-fpm, images with `gosu`/`su-exec` entrypoints):
+#   CHOWN, DAC_OVERRIDE, FOWNER  root may own/write its own image's files (entrypoints chown data dirs)
+#   SETUID, SETGID               switch to the app's unprivileged user
+#   KILL                         a root master process signals its workers running as another user
+#   NET_BIND_SERVICE             listen on a port below 1024 inside the container (e.g. nginx on 80)
+# Left out from the engine's defaults: NET_RAW (raw sockets: spoofing on the host's bridge), MKNOD (device
+# nodes), SYS_CHROOT, SETPCAP, SETFCAP (grant capabilities to files), FSETID, AUDIT_WRITE.
+# no-new-privileges: setuid/setcap binaries in an image cannot raise privileges past these.
+CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE")
+SECURITY_OPT = ("no-new-privileges",)
+
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ")
 T = TypeVar("T")
 
@@ -242,6 +255,9 @@ class DockerRuntime:
     def limits_support(self) -> tuple[bool, str]:
         return True, "enforced by the container engine"
 
+    def pids_support(self) -> tuple[bool, str]:
+        return True, "enforced by the container engine"
+
     def capacity(self) -> tuple[float, int]:
         info = self.call("read the engine's info", self.client.info)
         return float(info.get("NCPU") or 1), int(info.get("MemTotal") or 0)
@@ -300,12 +316,18 @@ class DockerRuntime:
     # ---- helpers ---------------------------------------------------------------------------------
 
     def _options(self, spec: InstanceSpec, *, labels: dict[str, str]) -> dict[str, Any]:
+        """What every container Slipway creates gets: env, labels, limits, and the hardening below."""
         limits = spec.limits
         options: dict[str, Any] = dict(
             environment=dict(spec.env),
             labels={**labels, f"{LABEL}.app": spec.app, f"{LABEL}.release": str(spec.release),
                     f"{LABEL}.process-type": spec.process_type, f"{LABEL}.instance": spec.instance_id},
             init=True,  # a real PID 1: SIGTERM reaches the app, zombies are reaped
+            # the process limit applies always (the default when unset): a fork bomb stops at it
+            pids_limit=(limits or Limits()).pids_max,
+            cap_drop=["ALL"],
+            cap_add=list(CAPABILITIES),
+            security_opt=list(SECURITY_OPT),
         )
         if limits and limits.memory:
             options.update(mem_limit=limits.memory, memswap_limit=limits.memory)  # over it: OOM, not swap

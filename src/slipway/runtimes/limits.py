@@ -1,4 +1,4 @@
-"""Resource limits as users write them ("256M", 0.5) and as runtimes take them (Limits: bytes, cores)."""
+"""Resource limits as users write them ("256M", 0.5, 100) and as runtimes take them (Limits: bytes, cores, pids)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from typing import Any
 from slipway.errors import Invalid
 from slipway.runtimes.base import Limits
 
-KEYS = ("memory", "memory_reservation", "cpus", "cpu_reservation")
+KEYS = ("memory", "memory_reservation", "cpus", "cpu_reservation", "pids")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 MIN_MEMORY = 6 * 1024**2  # Docker refuses less than 6 MB
 MAX_MEMORY = 1024**4
 MIN_CPUS, MAX_CPUS = 0.01, 512.0
+# a process limit an app may choose: enough for big worker pools, but an app can never lift it to the
+# point where it exhausts the host's PIDs (Linux's default pid_max is 32768 on small machines)
+MIN_PIDS, MAX_PIDS = 1, 16384
 
 
 def parse_memory(value: Any, what: str = "memory") -> int:
@@ -42,6 +45,19 @@ def parse_cpus(value: Any, what: str = "cpus") -> float:
     return round(cores, 3)
 
 
+def parse_pids(value: Any, what: str = "pids") -> int:
+    """A process count: 100 or "100" (threads count too, as the kernel counts them)."""
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        raise Invalid(f"{what}: expected a whole number of processes such as 256, got {value!r}")
+    try:
+        count = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{what}: expected a whole number of processes such as 256, got {value!r}") from None
+    if not MIN_PIDS <= count <= MAX_PIDS:
+        raise Invalid(f"{what}: expected {MIN_PIDS} to {MAX_PIDS} processes, got {value!r}")
+    return count
+
+
 def normalize(data: dict[str, Any]) -> dict[str, Any]:
     """Validated limits of one process type, keeping only what is set (None/"" clears a key)."""
     unknown = sorted(set(data) - set(KEYS))
@@ -54,6 +70,8 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
     for key in ("cpus", "cpu_reservation"):
         if data.get(key) not in (None, ""):
             out[key] = parse_cpus(data[key], key)
+    if data.get("pids") not in (None, ""):
+        out["pids"] = parse_pids(data["pids"])
     if "memory" in out and out.get("memory_reservation", 0) > out["memory"]:
         raise Invalid("memory_reservation is larger than the memory limit")
     if "cpus" in out and out.get("cpu_reservation", 0) > out["cpus"]:
@@ -77,7 +95,13 @@ def describe(limits: Limits) -> str:
         parts.append(f"{limits.cpus:g} CPU")
     if limits.cpu_reservation:
         parts.append(f"CPU reservation {limits.cpu_reservation:g}")
+    if limits.pids is not None:
+        parts.append(f"at most {limits.pids} processes")
     return ", ".join(parts) or "no limits"
+
+
+def describe_pids(limits: Limits) -> str:
+    return f"at most {limits.pids_max} processes" + ("" if limits.pids is not None else " (the default)")
 
 
 def over_capacity(limits: Limits, cores: float, memory: int) -> list[str]:

@@ -9,8 +9,8 @@ import pytest
 from slipway.builds.config import parse_slipway_toml
 from slipway.errors import BuildError, Invalid
 from slipway.runtimes import cgroups
-from slipway.runtimes.base import Limits
-from slipway.runtimes.limits import describe, effective, normalize, over_capacity, parse_memory
+from slipway.runtimes.base import DEFAULT_PIDS, InstanceSpec, Limits
+from slipway.runtimes.limits import MAX_PIDS, describe, effective, normalize, over_capacity, parse_memory
 
 
 def test_sizes_and_cores() -> None:
@@ -95,6 +95,9 @@ class NoCgroupsRuntime:
     def limits_support(self) -> tuple[bool, str]:
         return False, "no cgroup v2 nor v1 memory/cpu controllers under /sys/fs/cgroup"
 
+    def pids_support(self) -> tuple[bool, str]:
+        return False, "no cgroup v2 nor v1 pids controller under /sys/fs/cgroup"
+
     def capacity(self) -> tuple[float, int]:
         return 2.0, 4 * 1024**3
 
@@ -116,5 +119,85 @@ def test_deploy_log_says_when_limits_are_not_enforced(settings) -> None:  # type
     assert lines == [
         "!! limits of web (memory 8 GB) are NOT enforced: degraded mode, no cgroup v2 nor v1 memory/cpu "
         "controllers under /sys/fs/cgroup",
+        "!! the process limit of web (at most 512 processes (the default)) is NOT enforced: degraded mode, "
+        "no cgroup v2 nor v1 pids controller under /sys/fs/cgroup",
         "!! warning: web: memory 8 GB is more than the host's 4 GB",
+        "!! the process limit of worker (at most 512 processes (the default)) is NOT enforced: degraded mode, "
+        "no cgroup v2 nor v1 pids controller under /sys/fs/cgroup",
     ]
+
+
+# ---- the process limit ---------------------------------------------------------------------------
+
+def test_pids_as_users_write_them() -> None:
+    assert normalize({"pids": 100}) == {"pids": 100} and normalize({"pids": " 64 "}) == {"pids": 64}
+    assert normalize({"pids": None, "memory": "64M"}) == {"memory": 64 * 1024**2}
+    for bad in (0, -1, True, 1.5, "many", 10**30, MAX_PIDS + 1):
+        with pytest.raises(Invalid, match="pids"):
+            normalize({"pids": bad})
+    assert parse_slipway_toml("[limits.worker]\npids = 32\n").limits == {"worker": {"pids": 32}}
+    with pytest.raises(BuildError, match=r"\[limits.web\] pids"):
+        parse_slipway_toml("[limits.web]\npids = 0\n")
+
+
+def test_pids_default_and_description() -> None:
+    assert Limits().pids_max == DEFAULT_PIDS == 512 and Limits(pids=64).pids_max == 64
+    assert not Limits() and Limits(pids=64) and not Limits(pids=64).has_resources
+    assert effective({"limits": {"web": {"pids": 64}}}, {"web": {"memory": 64 * 1024**2}}, "web") == \
+        Limits(memory=64 * 1024**2, pids=64)
+    assert describe(Limits(cpus=1.0, pids=64)) == "1 CPU, at most 64 processes"
+
+
+def fake_pids_v1(root: Path) -> None:
+    (root / "pids").mkdir(parents=True)
+    (root / "pids" / "cgroup.procs").write_text("")
+
+
+def test_cgroup_v1_pids_alone_without_memory_or_cpu_limits(tmp_path: Path) -> None:
+    fake_v1(tmp_path)
+    fake_pids_v1(tmp_path)
+    group = cgroups.create("web-1", Limits(), root=tmp_path)
+    # no memory/CPU limit: only the pids cgroup, with the default
+    assert group.dirs == (tmp_path / "pids" / "slipway" / "web-1",) and group.memory is None
+    assert group.pids_max() == DEFAULT_PIDS and not group.unenforced
+    group = cgroups.create("web-2", Limits(memory=64 * 1024**2, pids=100), root=tmp_path)
+    assert len(group.dirs) == 3 and group.pids_max() == 100
+    assert (group.dirs[0] / "memory.limit_in_bytes").read_text() == str(64 * 1024**2)
+
+
+def test_pids_hold_where_memory_and_cpu_cannot(tmp_path: Path) -> None:
+    fake_pids_v1(tmp_path)  # a host with only the pids controller usable
+    group = cgroups.create("web-1", Limits(memory=64 * 1024**2), root=tmp_path)
+    assert group.pids_max() == DEFAULT_PIDS and group.oom_kills() == 0
+    assert "memory/CPU limits not enforced (degraded mode)" in group.unenforced
+    assert "degraded mode" in group.describe()
+
+
+def test_no_pids_controller_is_said_not_hidden(tmp_path: Path) -> None:
+    fake_v1(tmp_path)  # memory and cpu, no pids
+    group = cgroups.create("web-1", Limits(memory=64 * 1024**2), root=tmp_path)
+    assert group.pids is None and "process limit not enforced (degraded mode)" in group.unenforced
+    with pytest.raises(cgroups.CgroupUnavailable, match="pids"):
+        cgroups.create("web-2", Limits(), root=tmp_path)
+
+
+def test_cgroup_v2_pids(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    (tmp_path / "slipway").mkdir()
+    (tmp_path / "slipway" / "cgroup.subtree_control").write_text("")
+    group = cgroups.create("web-1", Limits(pids=200), root=tmp_path)
+    assert (group.dirs[0] / "pids.max").read_text() == "200"
+    assert "+pids" in (tmp_path / "slipway" / "cgroup.subtree_control").read_text()
+
+
+def test_every_container_is_hardened() -> None:
+    from slipway.runtimes.docker import DockerRuntime
+
+    runtime = DockerRuntime("unix:///nonexistent.sock")
+    for limits in (None, Limits(), Limits(pids=64, memory=64 * 1024**2)):
+        spec = InstanceSpec("a-web-1", "a", 1, "web", "python app.py", "/", {}, 8000, limits=limits, image="x")
+        options = runtime._options(spec, labels={})
+        assert options["pids_limit"] == (limits.pids_max if limits else DEFAULT_PIDS)
+        assert options["cap_drop"] == ["ALL"] and "NET_RAW" not in options["cap_add"]
+        assert options["security_opt"] == ["no-new-privileges"]

@@ -158,6 +158,10 @@ class LocalRuntime:
         support = cgroups.detect()
         return support.ok, support.detail
 
+    def pids_support(self) -> tuple[bool, str]:
+        support = cgroups.detect_pids()
+        return support.ok, support.detail
+
     def capacity(self) -> tuple[float, int]:
         return float(os.cpu_count() or 1), int(psutil.virtual_memory().total)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from slipway.runtimes import cgroups
-from slipway.runtimes.base import OOM_REASON
+from slipway.runtimes.base import OOM_REASON, Limits
 from slipway.runtimes.local.files import (
     InstanceFiles,
     StateRecord,
@@ -54,15 +54,18 @@ class Supervisor:
         self.oom_base = 0  # the cgroup's OOM counter when we took it over
 
     def setup_limits(self) -> None:
-        """Put the app under its limits; where the host cannot, say so in its log and state (never silent)."""
-        limits = self.spec.instance.limits
-        if not limits:
-            return
+        """Put the app under its limits; where the host cannot, say so in its log and state (never silent).
+
+        Every instance gets a cgroup, limits set or not: the process limit (512 by default) always applies."""
+        limits = self.spec.instance.limits or Limits()
         try:
             self.cgroup = cgroups.create(self.spec.instance.instance_id, limits)
             self.oom_base = self.cgroup.oom_kills()
-            self.state.limits = f"enforced with cgroup v{self.cgroup.version}"
+            self.state.limits = self.cgroup.describe()
+            if self.cgroup.unenforced:
+                self.log.write(format_line("stderr", f"[slipway] {self.cgroup.unenforced}"))
         except cgroups.CgroupUnavailable as exc:
+            # no fallback: RLIMIT_NPROC counts every process of the OS user, not of the instance
             self.state.limits = f"not enforced (degraded mode): {exc}"
             self.log.write(format_line("stderr", f"[slipway] resource limits {self.state.limits}"))
 
