@@ -111,12 +111,25 @@ class Settings(BaseSettings):
     notify_gap_grace: float = Field(10.0, ge=0, description="Seconds to wait for an uncommitted event id.")
     alert_interval: float = Field(30.0, gt=0, description="Seconds between alert rule evaluations.")
 
+    # egress rules for requests users aim: checks, monitors, forge API URLs, channels (see slipway/egress.py)
+    egress_allow: str = Field("", description="Comma-separated CIDRs and host:port targets that health "
+                              "checks, monitors, forge API URLs and notification channels may reach although "
+                              "they are loopback, private or link-local (Admins only: it opens the inside).")
+
     @field_validator("listen", "caddy_admin")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_allow(cls, value: str) -> str:
+        from slipway.egress import _parse_allow
+
+        _parse_allow(value)  # raises ValueError with the entry at fault
         return value
 
     @field_validator("port_range")

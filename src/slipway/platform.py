@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from slipway.config import Settings
 from slipway.crypto import Box
 from slipway.db import make_engine, migrate, session_factory
+from slipway.egress import Policy
 from slipway.errors import Invalid
 from slipway.routing.base import MemoryRouter, Router
 from slipway.runtimes.base import Runtime
@@ -36,9 +37,13 @@ class Platform:
     router: Router
     worker: Worker | None = field(default=None)
     runtimes: dict[str, Runtime] = field(default_factory=dict)
+    # Where user-aimed requests may go (see slipway/egress.py); tests replace it to inject a resolver.
+    egress: Policy = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.runtimes.setdefault("local", self.runtime)
+        if self.egress is None:
+            self.egress = Policy.from_settings(self.settings)
 
     def runtime_for(self, name: str) -> Runtime:
         """The runtime an app or instance names; a clear error when this control plane has none such."""

@@ -56,8 +56,8 @@ def show_forge(name: str, platform: PlatformDep, _: CurrentPrincipal) -> ForgeOu
 def set_forge(name: str, body: ForgeIn, platform: PlatformDep, who: CurrentPrincipal) -> ForgeOut:
     with transaction(platform.sessions) as session:
         link = service.configure(session, platform.box, app_service.get(session, name), actor=who.actor,
-                                 provider=body.provider, api_url=body.api_url, token=body.token, repo=body.repo,
-                                 comments=body.comments)
+                                 policy=platform.egress, provider=body.provider, api_url=body.api_url,
+                                 token=body.token, repo=body.repo, comments=body.comments)
         return forge_out(link)
 
 

@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 import httpx
 
+from slipway.egress import Policy
+
 DEFAULT_API = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
 PROVIDERS = ("github", "gitlab", "gitea")
 
@@ -35,10 +37,13 @@ class Forge:
     provider = ""
     states: dict[str, str] = {}  # ours (pending running success failure error cancelled) → the forge's
 
-    def __init__(self, api_url: str, token: str, *, timeout: float = 10.0,
+    def __init__(self, api_url: str, token: str, *, policy: Policy, timeout: float = 10.0,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self.http = httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout, transport=transport,
-                                 headers={"User-Agent": "slipway", **self._auth(token)})
+        # The token goes wherever api_url points: every connection obeys the egress rules (a test may pass
+        # its own transport). No redirects: a 3xx must not carry the token to another host.
+        self.http = httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout,
+                                 transport=transport or policy.transport(), trust_env=False,
+                                 follow_redirects=False, headers={"User-Agent": "slipway", **self._auth(token)})
 
     def close(self) -> None:
         self.http.close()
@@ -132,9 +137,9 @@ class GitLab(Forge):
 CLIENTS: dict[str, type[Forge]] = {"github": GitHub, "gitlab": GitLab, "gitea": Gitea}
 
 
-def client(provider: str, api_url: str, token: str, *, timeout: float = 10.0,
+def client(provider: str, api_url: str, token: str, *, policy: Policy, timeout: float = 10.0,
            transport: httpx.BaseTransport | None = None) -> Forge:
-    return CLIENTS[provider](api_url, token, timeout=timeout, transport=transport)
+    return CLIENTS[provider](api_url, token, policy=policy, timeout=timeout, transport=transport)
 
 
 def forge_of_hook(hook_provider: str) -> str | None:

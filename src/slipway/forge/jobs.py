@@ -122,7 +122,7 @@ def _deployed_url(session: Any, platform: Platform, target: ForgeTarget) -> str 
 
 def _client(platform: Platform, link: ForgeLink) -> clients.Forge:
     return clients.client(link.provider, link.api_url, platform.box.decrypt(link.token_enc),
-                          timeout=platform.settings.forge_timeout)
+                          policy=platform.egress, timeout=platform.settings.forge_timeout)
 
 
 def _backoff(attempt: int) -> float:

@@ -18,6 +18,7 @@ from slipway import events
 from slipway.apps.models import App
 from slipway.crypto import Box
 from slipway.db import utcnow
+from slipway.egress import Policy
 from slipway.errors import Invalid, NotFound
 from slipway.forge.clients import DEFAULT_API, PROVIDERS
 from slipway.forge.models import ForgeLink, ForgeTarget
@@ -31,7 +32,7 @@ def get_link(session: Session, app: App) -> ForgeLink | None:
     return session.get(ForgeLink, app.id)
 
 
-def configure(session: Session, box: Box, app: App, *, actor: str, provider: str | None = None,
+def configure(session: Session, box: Box, app: App, *, actor: str, policy: Policy, provider: str | None = None,
               api_url: str | None = None, token: str | None = None, repo: str | None = None,
               comments: bool | None = None) -> ForgeLink:
     link = get_link(session, app)
@@ -50,6 +51,8 @@ def configure(session: Session, box: Box, app: App, *, actor: str, provider: str
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise Invalid(f"the forge API URL must be http(s)://host[/path], got {url!r}"
                           + (" (Gitea has no default: give its /api/v1 URL)" if link.provider == "gitea" else ""))
+        if api_url:  # the token goes there: never to Slipway itself or the private network
+            policy.check_url(url)
         link.api_url = url
     if token:
         link.token_enc = box.encrypt(token)

@@ -96,7 +96,8 @@ def list_channels(platform: PlatformDep, _: CurrentPrincipal) -> list[ChannelOut
 def create_channel(body: ChannelCreate, platform: PlatformDep, who: CurrentPrincipal) -> ChannelOut:
     with transaction(platform.sessions) as session:
         channel = service.create_channel(session, platform.box, name=body.name, type=body.type,
-                                         config=body.config, enabled=body.enabled, actor=who.actor)
+                                         config=body.config, enabled=body.enabled, policy=platform.egress,
+                                         actor=who.actor)
         return channel_out(platform, channel)
 
 
@@ -110,7 +111,8 @@ def show_channel(ref: str, platform: PlatformDep, _: CurrentPrincipal) -> Channe
 def update_channel(ref: str, body: ChannelUpdate, platform: PlatformDep, who: CurrentPrincipal) -> ChannelOut:
     with transaction(platform.sessions) as session:
         channel = service.update_channel(session, platform.box, service.get_channel(session, ref), name=body.name,
-                                         config=body.config, enabled=body.enabled, actor=who.actor)
+                                         config=body.config, enabled=body.enabled, policy=platform.egress,
+                                         actor=who.actor)
         return channel_out(platform, channel)
 
 

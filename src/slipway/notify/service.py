@@ -17,6 +17,7 @@ from slipway.apps.models import App
 from slipway.config import Settings
 from slipway.crypto import Box, mask
 from slipway.db import utcnow
+from slipway.egress import Policy
 from slipway.errors import Conflict, Invalid, NotFound
 from slipway.jobs import queue
 from slipway.notify.channels import get_type
@@ -73,21 +74,29 @@ def masked_config(box: Box, channel: Channel) -> dict[str, Any]:
     return data
 
 
+def _check_egress(config: ChannelConfig, policy: Policy) -> None:
+    """Every host the channel will connect to must pass the egress rules (checked again at each send)."""
+    for host, port in config.egress_targets():
+        policy.check_host(host, port)
+
+
 def create_channel(session: Session, box: Box, *, name: str, type: str, config: dict[str, Any],
-                   enabled: bool = True, actor: str = "system") -> Channel:
+                   policy: Policy, enabled: bool = True, actor: str = "system") -> Channel:
     if not NAME.match(name):
         raise Invalid(f"invalid channel name {name!r}: letters, digits, '.', '_' or '-' (64 at most)")
     if session.scalar(select(Channel.id).where(Channel.name == name)):
         raise Conflict(f"a channel named {name!r} already exists")
     channel = Channel(name=name, type=type, enabled=enabled)
-    _store(box, channel, _validated(type, config))
+    validated = _validated(type, config)
+    _check_egress(validated, policy)
+    _store(box, channel, validated)
     session.add(channel)
     session.flush()
     events.emit(session, "channel.created", actor=actor, channel=name, type=type)
     return channel
 
 
-def update_channel(session: Session, box: Box, channel: Channel, *, name: str | None = None,
+def update_channel(session: Session, box: Box, channel: Channel, *, policy: Policy, name: str | None = None,
                    config: dict[str, Any] | None = None, enabled: bool | None = None,
                    actor: str = "system") -> Channel:
     """Patch semantics: config keys not given keep their value, and so does a secret sent back masked."""
@@ -104,7 +113,9 @@ def update_channel(session: Session, box: Box, channel: Channel, *, name: str | 
             if key in current.secret_fields() and value == mask(str(merged.get(key) or "x")):
                 continue
             merged[key] = value
-        _store(box, channel, _validated(channel.type, merged))
+        validated = _validated(channel.type, merged)
+        _check_egress(validated, policy)
+        _store(box, channel, validated)
     if enabled is not None:
         channel.enabled = enabled
     events.emit(session, "channel.updated", actor=actor, channel=channel.name,

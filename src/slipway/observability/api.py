@@ -136,7 +136,8 @@ def _list(platform: PlatformDep, name: str | None) -> list[CheckOut]:
 
 def _create(platform: PlatformDep, name: str | None, body: CheckIn, actor: str) -> CheckOut:
     with transaction(platform.sessions) as session:
-        check = checks.create(session, app=_app(session, name), fields=body.model_dump(), actor=actor)
+        check = checks.create(session, app=_app(session, name), fields=body.model_dump(),
+                              policy=platform.egress, actor=actor)
         out = _check_out(check, name)
     platform.wake_workers()
     return out
@@ -151,7 +152,8 @@ def _show(platform: PlatformDep, name: str | None, check_id: int) -> CheckOut:
 def _patch(platform: PlatformDep, name: str | None, check_id: int, body: CheckPatch, actor: str) -> CheckOut:
     with transaction(platform.sessions) as session:
         check = checks.get(session, check_id, app=_app(session, name))
-        checks.update_fields(session, check, body.model_dump(exclude_unset=True), actor=actor)
+        checks.update_fields(session, check, body.model_dump(exclude_unset=True), policy=platform.egress,
+                             actor=actor)
         return _check_out(check, name)
 
 

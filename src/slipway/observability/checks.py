@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from slipway.apps.models import App
 from slipway.db import utcnow
+from slipway.egress import Policy
 from slipway.errors import Invalid, NotFound
 from slipway.events import emit
 from slipway.instances.models import Instance
@@ -26,9 +26,10 @@ EDITABLE = ("name", "target", "method", "expected_status", "body_contains", "hea
 # ---- CRUD -----------------------------------------------------------------------------------------
 
 
-def create(session: Session, *, app: App | None, fields: dict[str, Any], actor: str = "system") -> Check:
+def create(session: Session, *, app: App | None, fields: dict[str, Any], policy: Policy,
+           actor: str = "system") -> Check:
     check = Check(app_id=app.id if app else None, **fields)
-    validate(check)
+    validate(check, policy)
     check.next_run_at = utcnow() if check.monitor and check.enabled else None
     session.add(check)
     session.flush()
@@ -38,11 +39,12 @@ def create(session: Session, *, app: App | None, fields: dict[str, Any], actor: 
     return check
 
 
-def update_fields(session: Session, check: Check, changes: dict[str, Any], *, actor: str = "system") -> Check:
+def update_fields(session: Session, check: Check, changes: dict[str, Any], *, policy: Policy,
+                  actor: str = "system") -> Check:
     for key, value in changes.items():
         if key in EDITABLE:
             setattr(check, key, value)
-    validate(check)
+    validate(check, policy)
     if check.timeout >= check.interval:
         raise Invalid("timeout must be shorter than interval")
     check.next_run_at = utcnow() if check.monitor and check.enabled else None
@@ -59,21 +61,30 @@ def delete(session: Session, check: Check, *, actor: str = "system") -> None:
     session.delete(check)
 
 
-def validate(check: Check) -> None:
+def validate(check: Check, policy: Policy) -> None:
+    """The target's form, then the egress rules for any address the user typed (an app's own path or
+    port needs none: Slipway probes that app's instances itself)."""
     target = check.target
+    if (check.method or "GET").upper() not in health.SAFE_METHODS:
+        raise Invalid(f"method {check.method!r} is not allowed: checks only observe, use GET or HEAD")
     if check.kind in ("http", "json"):
         if target.startswith("/"):
             if check.app_id is None:
                 raise Invalid("a monitor needs an absolute URL (http:// or https://)")
+            if any(c.isspace() or ord(c) < 32 or c == "\\" for c in target):
+                raise Invalid(f"invalid path {target!r}")
         else:
             parts = urlsplit(target)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise Invalid(f"invalid URL {target!r}: use http(s)://host/path" +
                               (" or a path such as /health" if check.app_id else ""))
+            policy.check_url(target)
     elif check.kind == "tcp":
         host, _, port = target.rpartition(":")
         if not port.isdigit() or not 0 < int(port) < 65536 or (not host and check.app_id is None):
             raise Invalid(f"invalid TCP target {target!r}: use host:port" + (" or :port" if check.app_id else ""))
+        if host:
+            policy.check_host(host, int(port))
     else:
         raise Invalid(f"unknown check kind {check.kind!r}: use http, tcp or json")
 
@@ -117,12 +128,12 @@ def probes(session: Session, check: Check, *, release_id: int | None = None) -> 
         host, _, port = check.target.rpartition(":")
         if host:
             return [health.Probe("tcp", host=host.strip("[]"), port=int(port), timeout=check.timeout)]
-        return [health.Probe("tcp", host="127.0.0.1", port=p, timeout=check.timeout)
+        return [health.Probe("tcp", host="127.0.0.1", port=p, timeout=check.timeout, own=True)
                 for p in _web_ports(session, check, release_id)]
     if not check.target.startswith("/"):
         return [health.Probe(check.kind, url=check.target, **common)]  # type: ignore[arg-type]
-    return [health.Probe(check.kind, url=f"http://127.0.0.1:{p}{check.target}", **common)  # type: ignore[arg-type]
-            for p in _web_ports(session, check, release_id)]
+    return [health.Probe(check.kind, url=f"http://127.0.0.1:{p}{check.target}", own=True,  # type: ignore[arg-type]
+                         **common) for p in _web_ports(session, check, release_id)]
 
 
 def _web_ports(session: Session, check: Check, release_id: int | None) -> list[int]:
@@ -133,9 +144,9 @@ def _web_ports(session: Session, check: Check, release_id: int | None) -> list[i
     return [p for p in session.scalars(query.order_by(Instance.created_at)) if p is not None]
 
 
-def run_probes(probes_: Iterable[health.Probe], client: httpx.Client | None = None) -> health.Result:
+def run_probes(probes_: Iterable[health.Probe], clients: health.Clients) -> health.Result:
     """Probe every target; the worst answer is the check's (the slowest response time is reported)."""
-    results = [health.run(p, client) for p in probes_]
+    results = [health.run(p, clients) for p in probes_]
     if not results:
         return health.Result(health.DOWN, None, "no running web instance to probe")
     order = {health.UP: 0, health.DEGRADED: 1, health.DOWN: 2}

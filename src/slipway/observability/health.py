@@ -17,10 +17,16 @@ from typing import Any
 
 import httpx
 
+from slipway.egress import EgressRefused, Policy
+
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 GOOD_WORDS = {"ok", "pass", "passed", "up", "healthy", "green", "true", "success"}
 DEGRADED_WORDS = {"degraded", "warn", "warning", "partial", "yellow"}
 MAX_OUTPUT = 2000
+# A check observes; it runs unattended every few seconds, so it must never change anything. GET and HEAD are
+# the methods HTTP defines as safe; anything else (a DELETE on an admin API, a POST that "has no side
+# effects" today) is refused at config time and again when an older row still carries it.
+SAFE_METHODS = ("GET", "HEAD")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class Probe:
     expected_status: int | None = None
     body_contains: str | None = None
     timeout: float = 5.0
+    # True when Slipway built the address itself: the app's own instance (127.0.0.1:<its port>). Such probes
+    # skip the egress rules; every address a user typed goes through them.
+    own: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,23 +54,44 @@ class Result:
     output: str  # why (short); for up, a summary such as "200 OK"
 
 
-def run(probe: Probe, client: httpx.Client | None = None) -> Result:
+class Clients:
+    """The two HTTP clients probes use: `outside` obeys the egress rules, `own` reaches the app's instances."""
+
+    def __init__(self, policy: Policy, *, max_connections: int = 20) -> None:
+        self.policy = policy
+        limits = httpx.Limits(max_connections=max_connections)
+        self.outside = policy.client(limits=limits)
+        self.own = httpx.Client(follow_redirects=False, trust_env=False, limits=limits)
+
+    def close(self) -> None:
+        self.outside.close()
+        self.own.close()
+
+    def __enter__(self) -> Clients:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def run(probe: Probe, clients: Clients) -> Result:
     if probe.kind == "tcp":
-        return _tcp(probe)
-    own = client is None
-    http = client or httpx.Client(follow_redirects=False)
-    try:
-        return _http(probe, http)
-    finally:
-        if own:
-            http.close()
+        return _tcp(probe, clients.policy)
+    if probe.method not in SAFE_METHODS:
+        return Result(DOWN, None, f"{probe.method} {probe.url}: checks may only use GET or HEAD")
+    return _http(probe, clients.own if probe.own else clients.outside)
 
 
-def _tcp(probe: Probe) -> Result:
+def _tcp(probe: Probe, policy: Policy) -> Result:
     started = time.perf_counter()
     try:
-        with socket.create_connection((probe.host, probe.port), timeout=probe.timeout):
-            pass
+        if probe.own:
+            sock = socket.create_connection((probe.host, probe.port), timeout=probe.timeout)
+        else:
+            sock = policy.connect(probe.host, probe.port, timeout=probe.timeout)
+        sock.close()
+    except EgressRefused as exc:
+        return Result(DOWN, None, f"TCP connect to {probe.host}:{probe.port}: {exc.message}"[:MAX_OUTPUT])
     except OSError as exc:
         return Result(DOWN, None, f"TCP connect to {probe.host}:{probe.port} failed: {exc}"[:MAX_OUTPUT])
     return Result(UP, _ms(started), f"TCP connect to {probe.host}:{probe.port} ok")

@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Kind = Literal["http", "tcp", "json"]
-Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Checks only observe: see health.SAFE_METHODS.
+Method = Literal["GET", "HEAD"]
 
 
 class _CheckFields(BaseModel):

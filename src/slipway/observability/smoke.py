@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 from sqlalchemy import select
 
 from slipway.deploys.models import Release
@@ -29,7 +28,7 @@ def run_smoke_checks(platform: Platform, app_id: int, release: Release) -> str |
         plans = [(c.name, c.retries, checks.probes(session, c, release_id=release.id)) for c in smoke]
     if not plans:
         return None
-    with httpx.Client(follow_redirects=False) as client:
+    with health.Clients(platform.egress) as client:
         for name, retries, probes in plans:
             result = checks.run_probes(probes, client)
             for _ in range(max(1, retries) - 1):

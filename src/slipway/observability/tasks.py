@@ -14,12 +14,11 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 from sqlalchemy import delete
 
 from slipway.db import transaction, utcnow
 from slipway.jobs.scheduler import Periodic
-from slipway.observability import checks, logretention, rollup
+from slipway.observability import checks, health, logretention, rollup
 from slipway.observability.collector import Collector
 from slipway.observability.models import Check, CheckResult
 from slipway.platform import Platform
@@ -32,7 +31,7 @@ class HealthRunner:
         self.platform = platform
         size = platform.settings.health_concurrency
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="slipway-check")
-        self._client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=size * 2))
+        self._clients = health.Clients(platform.egress, max_connections=size * 2)
         self._inflight: set[int] = set()
         self._lock = threading.Lock()
 
@@ -53,11 +52,11 @@ class HealthRunner:
 
     def run_now(self, check_id: int) -> str | None:
         """Run one check in this thread (tests, "run now" in the API); returns the incident action."""
-        return run_check(self.platform, check_id, self._client)
+        return run_check(self.platform, check_id, self._clients)
 
     def _run(self, check_id: int) -> None:
         try:
-            run_check(self.platform, check_id, self._client)
+            run_check(self.platform, check_id, self._clients)
         except Exception:
             log.exception("health check %s failed to run", check_id)
         finally:
@@ -66,16 +65,20 @@ class HealthRunner:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._client.close()
+        self._clients.close()
 
 
-def run_check(platform: Platform, check_id: int, client: httpx.Client | None = None) -> str | None:
+def run_check(platform: Platform, check_id: int, clients: health.Clients | None = None) -> str | None:
     with platform.sessions() as session:
         check = session.get(Check, check_id)
         if check is None:
             return None
         probes = checks.probes(session, check)
-    result = checks.run_probes(probes, client)  # no transaction held while we wait on the network
+    if clients is None:
+        with health.Clients(platform.egress) as own_clients:
+            result = checks.run_probes(probes, own_clients)
+    else:
+        result = checks.run_probes(probes, clients)  # no transaction held while we wait on the network
     with transaction(platform.sessions) as session:
         check = session.get(Check, check_id)
         if check is None:  # deleted meanwhile

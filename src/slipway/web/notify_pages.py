@@ -222,7 +222,7 @@ async def create_channel(request: Request, platform: PlatformDep, who: Actor) ->
         config = parse_config(fields, form)
         with transaction(platform.sessions) as session:
             service.create_channel(session, platform.box, name=name, type=type_name, config=config,
-                                   actor=who.actor)
+                                   policy=platform.egress, actor=who.actor)
     except SlipwayError as exc:
         return _channels_page(request, platform, new_type=type_name, form={"name": name, "values": values},
                               error=error_text(exc), status=422 if exc.status < 500 else exc.status)
@@ -248,7 +248,8 @@ async def update_channel(channel_id: int, request: Request, platform: PlatformDe
             current = service.masked_config(platform.box, channel)
             config = parse_config(form_fields(channel.type), form, current=current)
             service.update_channel(session, platform.box, channel, name=str(form.get("name", "")).strip() or None,
-                                   config=config, enabled="enabled" in form, actor=who.actor)
+                                   config=config, enabled="enabled" in form, policy=platform.egress,
+                                   actor=who.actor)
             label = channel.name
     except SlipwayError as exc:
         return redirect(f"{BASE}/{channel_id}", flash=error_text(exc), kind="error")

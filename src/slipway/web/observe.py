@@ -254,7 +254,8 @@ def add_check(name: str, request: Request, platform: PlatformDep, who: Actor,
     try:
         with transaction(platform.sessions) as session:
             app = app_service.get(session, name)
-            check = checks.create(session, app=app, fields=body.model_dump(), actor=who.actor)
+            check = checks.create(session, app=app, fields=body.model_dump(), policy=platform.egress,
+                                  actor=who.actor)
             label = check.name
     except Invalid as exc:
         return _health_page(request, platform, name, form=form, errors=[exc.message], status=422)

@@ -24,7 +24,9 @@ def notify_settings(settings: Settings) -> Settings:
     # retries in milliseconds instead of seconds; nothing else changes
     return settings.model_copy(update={"notify_backoff": 0.01, "notify_backoff_max": 0.05, "notify_timeout": 5.0,
                                        "notify_max_attempts": 5,
-                                       "public_url": "https://slipway.example.com"})
+                                       "public_url": "https://slipway.example.com",
+                                       # the receivers listen on loopback: an Admin must allow it explicitly
+                                       "egress_allow": "127.0.0.0/8"})
 
 
 @pytest.fixture

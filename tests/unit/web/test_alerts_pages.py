@@ -30,7 +30,7 @@ def firing(plat: Platform, make_repo: Callable[..., object]) -> int:
     with transaction(plat.sessions) as session:
         app = app_service.create(session, name="shop", git_url=repo.url, branch="main")  # type: ignore[attr-defined]
         app_id = app.id
-        service.create_channel(session, plat.box, name="ops", type="browser", config={})
+        service.create_channel(session, plat.box, name="ops", type="browser", config={}, policy=plat.egress)
         alerts.create_rule(session, metric="cpu", operator=">", threshold=80, duration=60, app="shop",
                            severity="critical", channels=["ops"])
         session.execute(insert(metric_raw), [{"scope": "app", "target": str(app_id), "cpu": 95.0,

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from pydantic import field_validator
 
+from slipway.egress import EgressRefused
 from slipway.notify.channels.base import ChannelConfig, DeliveryFailed, Message, SendContext, secret
 
 
@@ -38,12 +39,43 @@ class AppriseConfig(ChannelConfig):
         return value
 
 
+    def egress_targets(self) -> list[tuple[str, int]]:
+        return apprise_targets(self.url)
+
+
+def apprise_targets(url: str) -> list[tuple[str, int]]:
+    """The (host, port) each service in an apprise URL names, as apprise itself parsed it.
+
+    Services with a fixed API host (Pushover, Telegram…) carry a token where the host goes: such a "host"
+    does not resolve, so the egress rules let it pass; a host that resolves is where apprise connects
+    (json://, ntfy://, gotify://, mailto://…) and must pass the rules."""
+    found = []
+    with _apprise() as apprise:
+        services = apprise.Apprise()
+        services.add(url)
+        for service in services:
+            host = getattr(service, "host", None)
+            if not isinstance(host, str) or not host:
+                continue
+            port = getattr(service, "port", None)
+            secure = bool(getattr(service, "secure", False))
+            found.append((host, int(port) if isinstance(port, int) and port else (443 if secure else 80)))
+    return found
+
+
 class Apprise:
     name: ClassVar[str] = "apprise"
     label: ClassVar[str] = "Apprise URL (ntfy, Pushover, Matrix, Teams, …)"
     Config: ClassVar[type[ChannelConfig]] = AppriseConfig
 
     def send(self, ctx: SendContext, message: Message, config: AppriseConfig) -> None:
+        # apprise connects by itself (requests): the targets are checked again now, as DNS may have changed.
+        # What remains is the instant between this lookup and apprise's own (see docs/security.md).
+        try:
+            for host, port in apprise_targets(config.url):
+                ctx.platform.egress.check_host(host, port)
+        except EgressRefused as exc:
+            raise DeliveryFailed(exc.message, retry=False) from exc
         kind = {"error": "failure", "warning": "warning", "success": "success"}.get(message.severity, "info")
         with _apprise() as apprise:
             target = apprise.Apprise(asset=apprise.AppriseAsset(app_id="Slipway", app_desc="Slipway"))

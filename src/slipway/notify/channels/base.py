@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from slipway.egress import url_target
+
 if TYPE_CHECKING:
     from slipway.platform import Platform
 
@@ -19,6 +21,12 @@ def secret(description: str, **kwargs: Any) -> Any:
 
 class ChannelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    def egress_targets(self) -> list[tuple[str, int]]:
+        """(host, port) pairs this config makes Slipway connect to, for the egress rules at config time.
+        By default every http(s) URL among the fields; channels with other targets say so."""
+        return [url_target(value) for value in self.model_dump().values()
+                if isinstance(value, str) and value.startswith(("http://", "https://"))]
 
     @classmethod
     def secret_fields(cls) -> set[str]:
@@ -97,9 +105,8 @@ class ChannelType(Protocol):
 def post_json(ctx: SendContext, url: str, body: dict[str, Any], *, headers: dict[str, str] | None = None,
               content: bytes | None = None) -> httpx.Response:
     """POST with the channel timeout; a 2xx returns, anything else raises DeliveryFailed."""
-    try:
-        with httpx.Client(timeout=ctx.timeout, follow_redirects=False,
-                          headers={"User-Agent": "Slipway-Notify/1"}) as client:
+    try:  # through the egress rules: the URL is a user's, the connection goes only where they allow
+        with ctx.platform.egress.client(timeout=ctx.timeout, headers={"User-Agent": "Slipway-Notify/1"}) as client:
             if content is not None:
                 response = client.post(url, content=content, headers=headers)
             else:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from slipway.egress import EgressRefused, Policy
 from slipway.notify.channels.base import ChannelConfig, DeliveryFailed, Message, SendContext, secret
 
 
@@ -32,6 +34,9 @@ class EmailConfig(ChannelConfig):
         if bad:
             raise ValueError(f"not an email address: {', '.join(bad)}")
         return value
+
+    def egress_targets(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port)]
 
 
 class Email:
@@ -60,11 +65,12 @@ class Email:
     def send(self, ctx: SendContext, message: Message, config: EmailConfig) -> None:
         mail = self.build(message, config)
         try:
+            policy = ctx.platform.egress
             if config.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=ctx.timeout,
-                                                      context=self._context(config))
+                smtp: smtplib.SMTP = _PinnedSMTPSSL(policy, timeout=ctx.timeout, context=self._context(config))
             else:
-                smtp = smtplib.SMTP(config.host, config.port, timeout=ctx.timeout)
+                smtp = _PinnedSMTP(policy, timeout=ctx.timeout)
+            smtp.connect(config.host, config.port)
             with smtp:
                 if config.security == "starttls":
                     smtp.starttls(context=self._context(config))
@@ -81,5 +87,30 @@ class Email:
             raise DeliveryFailed(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retry=exc.smtp_code < 500) from exc
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryFailed(f"TLS certificate refused: {exc.verify_message}", retry=False) from exc
+        except EgressRefused as exc:
+            raise DeliveryFailed(exc.message, retry=False) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """smtplib, connecting through the egress rules to the address they checked (the name stays the
+    server's for STARTTLS and its certificate check)."""
+
+    def __init__(self, policy: Policy, **kwargs: Any) -> None:
+        self._policy = policy
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        self._host = host  # starttls() checks the certificate against it (smtplib sets it only in __init__)
+        return self._policy.connect(host, port, timeout)
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    def __init__(self, policy: Policy, **kwargs: Any) -> None:
+        self._policy = policy
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        self._host = host
+        return self.context.wrap_socket(self._policy.connect(host, port, timeout), server_hostname=self._host)
