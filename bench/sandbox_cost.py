@@ -32,7 +32,8 @@ from harness import Repo, Slipway, app_files, median, platform, report, row, wai
 
 APP = "sbx"
 MODES = ("auto", "off")  # auto: the product default (sandboxed); off: the unsandboxed baseline
-SLOWER_TARGET = 1.10
+SLOWER_TARGET = 1.10  # start-to-healthy: at most 10 % longer
+RPS_TARGET = 0.90  # requests/s: at most 10 % fewer
 REDEPLOY_TARGET = 5.0
 
 
@@ -123,14 +124,14 @@ def main() -> int:
     rows = [
         row("start-to-healthy, sandboxed (median)", start, "s", baseline=start_base, ratio=start / start_base,
             target=f"<= {SLOWER_TARGET:g} x off", met=start / start_base <= SLOWER_TARGET),
-        row("requests/s through Caddy, sandboxed (median)", rps, "req/s", baseline=rps_base, ratio=rps / rps_base,
-            target=f">= {1 / SLOWER_TARGET:.2f} x off", met=rps / rps_base >= 1 / SLOWER_TARGET),
-        row("warm redeploy → serving, sandboxed (median)", dep, "s", baseline=dep_base, ratio=dep / dep_base,
+        row("requests/s via Caddy, sandboxed (median)", rps, "req/s", baseline=rps_base, ratio=rps / rps_base,
+            target=f">= {RPS_TARGET:g} x off", met=rps / rps_base >= RPS_TARGET),
+        row("redeploy → serving, sandboxed (median)", dep, "s", baseline=dep_base, ratio=dep / dep_base,
             target=f"<= {REDEPLOY_TARGET:g} s", met=dep <= REDEPLOY_TARGET),
-        row("warm redeploy → serving, sandboxed (max)", dep_max, "s", target=f"<= {REDEPLOY_TARGET:g} s",
+        row("redeploy → serving, sandboxed (max)", dep_max, "s", target=f"<= {REDEPLOY_TARGET:g} s",
             met=dep_max <= REDEPLOY_TARGET),
-        row("start-to-healthy, SLIPWAY_SANDBOX=off (median)", start_base, "s"),
-        row("requests/s through Caddy, SLIPWAY_SANDBOX=off (median)", rps_base, "req/s"),
+        row("start-to-healthy, unsandboxed (median)", start_base, "s"),
+        row("requests/s via Caddy, unsandboxed (median)", rps_base, "req/s"),
     ]
     report("sandbox_cost", rows, {"app": args.app, "isolation": modes, "results": results})
     void = modes["off"] != ["unisolated"] or "unisolated" in modes["auto"]

@@ -239,7 +239,10 @@ class Scene:
             spawned = report.get("fork_bomb", {}).get("spawned")
             if spawned is None or spawned > PIDS_LIMIT:
                 found.append(f"{where}: fork bomb not capped at {PIDS_LIMIT}: {report.get('fork_bomb')}")
-        if ident.get("no_new_privs") != "1":
+        # an image build (docker) runs as the image's user, root by default, with the engine's build defaults
+        # (the compat API has no security options for builds): no_new_privs changes nothing for a process that
+        # already is root in its container; its capability set and what it reaches are what count there
+        if ident.get("no_new_privs") != "1" and not (self.runtime == "docker" and report["context"] == "build"):
             found.append(f"{where}: no_new_privs is not set: setuid binaries can raise privileges "
                          f"({len(ident.get('setuid_binaries', []))} found)")
         caps = int(ident.get("cap_eff") or "0", 16)
