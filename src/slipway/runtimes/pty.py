@@ -14,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psutil
+
 WRITE_PATIENCE = 10.0  # seconds input waits for the command to read it before it is dropped
 
 
@@ -64,13 +66,18 @@ class PtyProcess:
     """argv started on the slave side of a new PTY, in its own session (the PTY is its controlling
     terminal); read and write the master side with `read` and `write`. A runtimes.base.Terminal."""
 
-    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 24, cols: int = 80) -> None:
+    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 24, cols: int = 80,
+                 controlling_tty: bool = True) -> None:
+        """controlling_tty=False: the command makes the PTY its controlling terminal itself (a sandbox does,
+        inside its own PID namespace, with `setsid --ctty`: a shell must find its terminal's process group
+        there)."""
         master, slave = os.openpty()
         try:
             set_size(slave, rows, cols)
             self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
                                          start_new_session=True, close_fds=True,
-                                         preexec_fn=_controlling_tty)  # noqa: PLW1509 - setsid then TIOCSCTTY
+                                         # setsid, then TIOCSCTTY
+                                         preexec_fn=_controlling_tty if controlling_tty else None)  # noqa: PLW1509
         except BaseException:
             os.close(master)
             raise
@@ -107,9 +114,16 @@ class PtyProcess:
     def terminate(self, grace: float = 3.0) -> None:
         """End the whole session of the command (its children too)."""
         if self.proc.poll() is None:
+            # its descendants too, by name: in a sandbox they are in a session of their own
+            tree: list[psutil.Process] = []
+            with contextlib.suppress(psutil.Error):
+                tree = psutil.Process(self.proc.pid).children(recursive=True)
             for sig in (signal.SIGHUP, signal.SIGKILL):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.proc.pid, sig)
+                for child in tree:
+                    with contextlib.suppress(psutil.Error):
+                        child.send_signal(sig)
                 try:
                     self.proc.wait(grace)
                     break
