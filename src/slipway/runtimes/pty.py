@@ -85,6 +85,7 @@ class PtyProcess:
             os.close(slave)
         os.set_blocking(master, False)
         self.fd = master
+        self.on_close: Callable[[], None] | None = None  # the runtime's clean-up (a one-off's cgroup)
         self._input = InputPump(lambda view: os.write(master, view), master)
 
     @property
@@ -135,6 +136,8 @@ class PtyProcess:
         self.terminate()
         with contextlib.suppress(OSError):
             os.close(self.fd)
+        if self.on_close is not None:
+            self.on_close()
 
 
 def _controlling_tty() -> None:

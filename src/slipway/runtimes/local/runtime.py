@@ -24,7 +24,7 @@ import slipway
 from slipway import proc
 from slipway.errors import Conflict, Invalid, Unavailable
 from slipway.runtimes import cgroups
-from slipway.runtimes.base import InstanceSpec, InstanceState, LineSink
+from slipway.runtimes.base import InstanceSpec, InstanceState, Limits, LineSink
 from slipway.runtimes.local import logfile
 from slipway.runtimes.local.files import (
     ALIVE,
@@ -175,11 +175,14 @@ class LocalRuntime:
         """A one-off process in the release's directory and environment (not supervised, no restart)."""
         # the command is the app's own code, run with the app's privileges like its Procfile lines
         full = self._sandboxed(spec, argv, die_with_parent=True) or argv
+        full, group = _limited(spec, full, on_line)
         try:
             result = proc.run(full, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line)
         except OSError as exc:
             on_line(f"cannot run {argv[0]}: {exc.strerror or exc}")
             return 127
+        finally:
+            _remove_cgroup(group)
         return 124 if result.timed_out else result.returncode
 
     def open_tty(self, spec: InstanceSpec, argv: list[str], *, rows: int = 24, cols: int = 80) -> PtyProcess:
@@ -188,12 +191,17 @@ class LocalRuntime:
         # Sandboxed, the command takes the terminal inside its PID namespace (a shell restores the
         # terminal's process group on exit, and one from outside does not exist in there)
         full = self._sandboxed(spec, ["setsid", "--ctty", "--wait", "--", *argv], die_with_parent=False)
+        command, group = _limited(spec, full or argv, lambda line: None)
         try:
             if full is not None:
-                return PtyProcess(full, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, controlling_tty=False)
-            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols)
+                tty = PtyProcess(command, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, controlling_tty=False)
+            else:
+                tty = PtyProcess(command, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols)
         except OSError as exc:
+            _remove_cgroup(group)
             raise Invalid(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+        tty.on_close = lambda: _remove_cgroup(group)
+        return tty
 
     # ---- helpers ---------------------------------------------------------------------------------
 
@@ -310,6 +318,38 @@ class LocalRuntime:
             return files.supervisor_log.read_text(errors="replace")[-4000:]
         except OSError:
             return ""
+
+
+# Moves itself into the cgroup (every cgroup.procs file given), then becomes the command: everything the
+# command forks is limited from its first instruction. A shell rather than a preexec_fn, which is unsafe in
+# the threaded control plane; nothing is interpolated into it (the paths and argv are its arguments).
+_JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo 0 > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"'
+
+
+def _limited(spec: InstanceSpec, argv: list[str], on_line: LineSink) -> tuple[list[str], cgroups.Cgroup | None]:
+    """A one-off gets its instance's limits too (the process limit always, 512 by default): a fork bomb in
+    `slipway run` stops where one in the web process does."""
+    try:
+        group = cgroups.create(spec.instance_id, spec.limits or Limits())
+    except cgroups.CgroupUnavailable as exc:
+        on_line(f"[slipway] resource limits not enforced (degraded mode): {exc}")
+        return argv, None
+    if group.unenforced:
+        on_line(f"[slipway] {group.unenforced}")
+    procs = [str(p) for p in group.procs_files]
+    return ["/bin/sh", "-c", _JOIN, "sh", str(len(procs)), *procs, *argv], group
+
+
+def _remove_cgroup(group: cgroups.Cgroup | None) -> None:
+    """Remove a one-off's cgroup once its last process is gone (killed ones take a moment to go)."""
+    if group is None:
+        return
+    deadline = time.monotonic() + 5.0
+    while True:
+        group.remove()
+        if not any(d.exists() for d in group.dirs) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def _kill(pid: int, signum: int) -> None:
