@@ -30,7 +30,7 @@ from slipway.auth.schemas import (
 )
 from slipway.auth.service import Principal
 from slipway.db import transaction, utcnow
-from slipway.errors import Forbidden, Invalid, NotFound
+from slipway.errors import Conflict, Forbidden, Invalid, NotFound
 from slipway.web.deps import AccessDep, CurrentPrincipal, PlatformDep
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -38,8 +38,10 @@ teams_router = APIRouter(prefix="/api/v1", tags=["teams"])
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+async def health(platform: PlatformDep) -> dict[str, object]:
+    isolation = platform.isolation  # how app code is isolated: "unisolated" is loud on purpose
+    return {"status": "ok", "version": __version__,
+            "isolation": {"mode": isolation.mode, "reason": isolation.reason}}
 
 
 def _roles(session: Session, access: Access) -> list[dict[str, str | None]]:
@@ -195,6 +197,11 @@ def create_team(body: TeamCreate, who: CurrentPrincipal, platform: PlatformDep, 
         )
         if owner is None:
             raise Invalid("name the team's first owner: a host-made token has no account of its own")
+        isolation = platform.isolation
+        if not isolation.isolated and team_service.teams(session):
+            # teams share the host only behind the sandbox: unisolated, one team's app reads everything
+            raise Conflict(f"a second team needs the sandbox, and Slipway runs unisolated here "
+                           f"({isolation.reason}): install bubblewrap and restart, then create the team")
         team = team_service.create_team(session, name=body.name, owner=owner, actor=who.actor)
         team_service.create_project(session, team=team, name=body.name, actor=who.actor)
         access.roles[(team.id, None)] = "owner" if owner else access.roles.get((team.id, None), "")
