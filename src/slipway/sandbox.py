@@ -24,6 +24,7 @@ stays shared: apps listen on 127.0.0.1:$PORT for the router.
 from __future__ import annotations
 
 import contextlib
+import functools
 import grp
 import hashlib
 import logging
@@ -46,6 +47,7 @@ USER_PREFIX = "slw-"
 USER_COMMENT = "slipway app"  # in the GECOS field: how Slipway finds the users it created
 # paths hidden from every sandbox besides $SLIPWAY_HOME (those that exist are covered with a tmpfs)
 HIDDEN = ("/tmp", "/var/tmp", "/run", "/var/run", "/root", "/etc/slipway")
+STICKY = ("/tmp", "/var/tmp")  # covered with a fresh, world-writable tmpfs: the sandbox's private /tmp
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,9 @@ def _probe(bwrap: str, extra: Sequence[str]) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
 def detect(setting: str = "auto") -> Isolation:
-    """The strongest isolation this host allows (runs `bwrap … true` once: call this at start-up only)."""
+    """The strongest isolation this host allows (runs `bwrap … true` once per process and setting)."""
     if setting == "off":
         return Isolation("unisolated", "SLIPWAY_SANDBOX=off")
     bwrap = shutil.which("bwrap")
@@ -238,7 +241,7 @@ def build_argv(argv: Sequence[str], *, bwrap: str, setpriv: str, home: Path, cwd
     out = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "app"]
     if user_namespace:
         out.append("--unshare-user")  # no capabilities inside, even when Slipway runs as root
-    out += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/dev/shm"]
+    out += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/dev/shm"]
     covered = {os.path.normpath(p) for p in hidden if os.path.lexists(p) and not os.path.islink(p)}
     covered.add(os.path.normpath(str(home)))
     tmpfs: list[str] = []
@@ -246,6 +249,8 @@ def build_argv(argv: Sequence[str], *, bwrap: str, setpriv: str, home: Path, cwd
     # parents first: a tmpfs over /tmp would otherwise cover a tmpfs over /tmp/x/home made before it
     for path in sorted(covered, key=lambda p: (p.count("/"), p)):
         out += _parents(path, tmpfs, made)
+        if path in STICKY:
+            out += ["--perms", "1777"]  # private, but writable by the app's user (and sticky, like the host's)
         out += ["--tmpfs", path]
         tmpfs.append(path)
     for flag, paths in (("--ro-bind", ro), ("--bind", rw)):

@@ -227,6 +227,11 @@ def _refusal(session: Session, platform: Platform, parent: App, config: PreviewC
         return f"an app named {name!r} already exists"
     if pull.head_commit is None and pull.fork:
         return "the pull request comes from a fork and names no full commit: it cannot be fetched"
+    isolation = platform.isolation
+    if pull.fork and not isolation.isolated:
+        # a fork's code is a stranger's: it runs only inside the sandbox, never with the platform in reach
+        return (f"pull requests from forks are not previewed: Slipway runs unisolated on this host "
+                f"({isolation.reason}); install bubblewrap and restart Slipway to preview them")
     return None
 
 
