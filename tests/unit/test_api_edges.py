@@ -130,3 +130,56 @@ def test_oversized_body_is_refused(client: TestClient) -> None:
     response = client.post("/api/v1/apps", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
                            headers={"Content-Type": "application/json"})
     assert response.status_code == 413
+
+
+# ---- infrastructure failures: one mapping (errors.from_exception), JSON on every route ---------------
+
+def test_infrastructure_failures_are_classified(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import errno
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    from slipway.errors import DatabaseUnavailable, DiskFull, from_exception
+
+    full = from_exception(OSError(errno.ENOSPC, "No space left on device", "/srv/slipway/x"))
+    assert isinstance(full, DiskFull) and full.status == 507 and full.message == "disk full: No space left on device"
+    assert from_exception(OSError(errno.ENOENT, "No such file")) is None  # a bug, not the disk
+    assert from_exception(ValueError("x")) is None
+
+    def sqlite_error(code: int, text: str) -> sa_exc.OperationalError:
+        orig = sqlite3.OperationalError(text)
+        orig.sqlite_errorcode = code  # type: ignore[attr-defined]
+        return sa_exc.OperationalError("SELECT 1", {}, orig)
+
+    assert isinstance(from_exception(sqlite_error(13, "database or disk is full")), DiskFull)
+    cantopen = from_exception(sqlite_error(14, "unable to open database file"))
+    assert isinstance(cantopen, DatabaseUnavailable) and cantopen.status == 503
+    assert cantopen.message == "database unavailable: unable to open database file"
+    # SQLite calls a full disk under its WAL a "disk I/O error" (SQLITE_IOERR_WRITE = 778): told apart by space
+    assert isinstance(from_exception(sqlite_error(778, "disk I/O error"), disks=[tmp_path]), DatabaseUnavailable)
+    assert from_exception(sqlite_error(1, "no such table: apps")) is None  # a bug of ours: stays a 500
+
+    refused = psycopg.OperationalError('connection failed: connection to server at "10.1.2.3", port 5432 '
+                                       'failed: Connection refused')
+    error = from_exception(sa_exc.OperationalError("SELECT 1", {}, refused))
+    assert isinstance(error, DatabaseUnavailable) and error.message == "database unavailable: Connection refused"
+    assert "10.1.2.3" not in error.message
+    assert isinstance(from_exception(sa_exc.TimeoutError("QueuePool limit reached")), DatabaseUnavailable)
+
+
+def test_a_full_disk_on_any_route_is_json(plat: Platform, client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    from slipway.apps import service as app_service
+
+    def no_space(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(app_service, "create", no_space)
+    response = client.post("/api/v1/apps", json={"name": "full", "git_url": "https://example.com/x.git"})
+    assert response.status_code == 507, response.text
+    assert response.json() == {"error": "disk full: No space left on device", "code": "disk_full",
+                               "detail": "disk full: No space left on device"}
+    assert client.get("/api/v1/apps").json() == []

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,21 @@ class Cgroup:
             if key == "oom_kill" and value.strip().isdigit():
                 return int(value)
         return 0
+
+    def kill_all(self, rounds: int = 20) -> None:
+        """SIGKILL whatever is still inside (what a one-off left behind outside its process group); a few
+        rounds, as a process may fork while we read the list."""
+        for _ in range(rounds):
+            pids = set()
+            for procs in self.procs_files:
+                with contextlib.suppress(OSError):
+                    pids.update(int(p) for p in procs.read_text().split())
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
 
     def remove(self) -> None:
         for d in self.dirs:

@@ -160,3 +160,58 @@ def test_containers_run_without_new_privileges_and_with_few_capabilities(engine_
              "except PermissionError: print('mknod refused')\n")
     out = one_off(runtime, f"{app_name}-probe", ["python3", "-c", probe])
     assert "raw refused" in out and "mknod refused" in out, out
+
+
+def test_local_one_offs_have_the_process_limit_too(tmp_path: Path) -> None:
+    if not cgroups.detect_pids().ok:
+        pytest.skip(cgroups.detect_pids().detail)
+    runtime = LocalRuntime(tmp_path / "instances")
+    spec = InstanceSpec("storm-run-1", "storm", 1, "run", "", str(tmp_path), {"PATH": "/usr/bin:/bin"}, None, 1.0)
+    lines: list[str] = []
+    assert runtime.run_once(spec, [sys.executable, "-c", STORM_PY], on_line=lines.append, timeout=120) == 0, lines
+    assert DEFAULT_PIDS - 16 <= forked(lines) < DEFAULT_PIDS, lines
+    # `slipway run -t`: the same under a terminal
+    tty_spec = InstanceSpec("storm-tty-1", "storm", 1, "run", "", str(tmp_path), {"PATH": "/usr/bin:/bin"}, None, 1.0,
+                            limits=Limits(pids=64))
+    terminal = runtime.open_tty(tty_spec, [sys.executable, "-c", STORM_PY])
+    output = b""
+    try:
+        deadline = time.monotonic() + 120
+        while b"storm over" not in output and time.monotonic() < deadline:
+            chunk = terminal.read()
+            if chunk == b"":
+                break
+            output += chunk or b""
+            time.sleep(0.05)
+    finally:
+        terminal.close()
+    assert 48 <= forked(output.decode(errors="replace").splitlines()) < 64, output
+    # nothing left behind: both one-offs' cgroups are gone
+    assert not list((cgroups.ROOT / "pids" / cgroups.PARENT).glob("storm-*-1"))
+
+
+def test_process_limit_through_the_api_and_slipway_toml(api, make_repo) -> None:  # type: ignore[no-untyped-def]
+    """Set as users set it: slipway.toml's [limits.<type>] pids and the API; applied by a real deploy."""
+    if not cgroups.detect_pids().ok:
+        pytest.skip(cgroups.detect_pids().detail)
+    from tests.conftest import python_app_files
+
+    files = python_app_files(procfile="web: python app.py\nstorm: python storm.py --stay\n")
+    repo = make_repo(files={**files, "storm.py": STORM_PY, "slipway.toml": "[limits.storm]\npids = 100\n"})
+    api.call("POST", "/apps", 201, json={"name": "stormy", "git_url": repo.url})
+    api.call("PUT", "/apps/stormy/scale", 200, json={"processes": {"storm": 1}})
+    for bad in (0, 16385, "many", 1.5):
+        assert api.call("PUT", "/apps/stormy/limits/storm", 422, json={"pids": bad}).json()["code"] == "invalid"
+    out = api.call("PUT", "/apps/stormy/limits/storm", 200, json={"pids": 48}).json()  # overrides the file's 100
+    assert out["limits"] == {"storm": {"pids": 48}} and out["default_pids"] == DEFAULT_PIDS
+    deploy = api.deploy("stormy")
+    log = api.log("stormy", deploy["id"])
+    assert deploy["status"] == "succeeded", log
+    assert "limits of storm: at most 48 processes (cgroup" in log, log
+
+    def storm_lines() -> list[str]:
+        text = api.call("GET", "/apps/stormy/logs", 200, params={"process_type": "storm", "lines": 50}).text
+        return text.splitlines()
+
+    wait_for(lambda: any("storm over" in line for line in storm_lines()), 120, "the storm")
+    assert 32 <= forked(storm_lines()) < 48, storm_lines()

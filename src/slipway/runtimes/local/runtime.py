@@ -172,38 +172,57 @@ class LocalRuntime:
         return float(os.cpu_count() or 1), int(psutil.virtual_memory().total)
 
     def run_once(self, spec: InstanceSpec, argv: list[str], *, on_line: LineSink, timeout: float) -> int:
-        """A one-off process in the release's directory and environment (not supervised, no restart)."""
+        """A one-off process in the release's directory and environment (not supervised, no restart),
+        in a cgroup of its own with the instance's limits (the process limit at least)."""
+        group = self._one_off_cgroup(spec, on_line)
         # the command is the app's own code, run with the app's privileges like its Procfile lines
         full = self._sandboxed(spec, argv, die_with_parent=True) or argv
-        full, group = _limited(spec, full, on_line)
         try:
-            result = proc.run(full, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line)
+            result = proc.run(full, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line,
+                              preexec_fn=group.join if group is not None else None)
         except OSError as exc:
             on_line(f"cannot run {argv[0]}: {exc.strerror or exc}")
             return 127
         finally:
-            _remove_cgroup(group)
+            if group is not None:
+                group.kill_all()
+                group.remove()
         return 124 if result.timed_out else result.returncode
 
     def open_tty(self, spec: InstanceSpec, argv: list[str], *, rows: int = 24, cols: int = 80) -> PtyProcess:
-        """A one-off process like run_once's (same directory and environment), under a new PTY."""
+        """A one-off process like run_once's (same directory, environment and limits), under a new PTY."""
+        group = self._one_off_cgroup(spec, None)
+
+        def release() -> None:
+            if group is not None:
+                group.kill_all()
+                group.remove()
+
         # not --die-with-parent: the thread that opens the terminal may end before the session does.
         # Sandboxed, the command takes the terminal inside its PID namespace (a shell restores the
         # terminal's process group on exit, and one from outside does not exist in there)
         full = self._sandboxed(spec, ["setsid", "--ctty", "--wait", "--", *argv], die_with_parent=False)
-        command, group = _limited(spec, full or argv, lambda line: None)
+        join = group.join if group is not None else None
         try:
             if full is not None:
-                tty = PtyProcess(command, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, controlling_tty=False)
-            else:
-                tty = PtyProcess(command, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols)
+                return PtyProcess(full, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, controlling_tty=False,
+                                  join=join, on_close=release)
+            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, join=join, on_close=release)
         except OSError as exc:
-            _remove_cgroup(group)
+            release()
             raise Invalid(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
-        tty.on_close = lambda: _remove_cgroup(group)
-        return tty
 
-    # ---- helpers ---------------------------------------------------------------------------------
+    @staticmethod
+    def _one_off_cgroup(spec: InstanceSpec, on_line: LineSink | None) -> cgroups.Cgroup | None:
+        try:
+            group = cgroups.create(spec.instance_id, spec.limits or Limits())
+        except cgroups.CgroupUnavailable as exc:
+            if on_line is not None:
+                on_line(f"[slipway] resource limits not enforced (degraded mode): {exc}")
+            return None
+        if group.unenforced and on_line is not None:
+            on_line(f"[slipway] {group.unenforced}")
+        return group
 
     def _sandboxed(self, spec: InstanceSpec, argv: list[str], *, die_with_parent: bool,
                    reset_term: bool = False) -> list[str] | None:
@@ -318,38 +337,6 @@ class LocalRuntime:
             return files.supervisor_log.read_text(errors="replace")[-4000:]
         except OSError:
             return ""
-
-
-# Moves itself into the cgroup (every cgroup.procs file given), then becomes the command: everything the
-# command forks is limited from its first instruction. A shell rather than a preexec_fn, which is unsafe in
-# the threaded control plane; nothing is interpolated into it (the paths and argv are its arguments).
-_JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo 0 > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"'
-
-
-def _limited(spec: InstanceSpec, argv: list[str], on_line: LineSink) -> tuple[list[str], cgroups.Cgroup | None]:
-    """A one-off gets its instance's limits too (the process limit always, 512 by default): a fork bomb in
-    `slipway run` stops where one in the web process does."""
-    try:
-        group = cgroups.create(spec.instance_id, spec.limits or Limits())
-    except cgroups.CgroupUnavailable as exc:
-        on_line(f"[slipway] resource limits not enforced (degraded mode): {exc}")
-        return argv, None
-    if group.unenforced:
-        on_line(f"[slipway] {group.unenforced}")
-    procs = [str(p) for p in group.procs_files]
-    return ["/bin/sh", "-c", _JOIN, "sh", str(len(procs)), *procs, *argv], group
-
-
-def _remove_cgroup(group: cgroups.Cgroup | None) -> None:
-    """Remove a one-off's cgroup once its last process is gone (killed ones take a moment to go)."""
-    if group is None:
-        return
-    deadline = time.monotonic() + 5.0
-    while True:
-        group.remove()
-        if not any(d.exists() for d in group.dirs) or time.monotonic() > deadline:
-            return
-        time.sleep(0.05)
 
 
 def _kill(pid: int, signum: int) -> None:
