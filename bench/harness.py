@@ -183,7 +183,7 @@ class Slipway:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"slipway-bench-{name}-"))
         self.home = self.tmp / "home"
         self.http_port = free_port()
-        self.caddy_admin = f"127.0.0.1:{free_port()}"
+        self.caddy_admin = str(self.home / "caddy" / "admin.sock")  # Caddy's admin API: a unix socket only
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
         self.env.update({
@@ -243,7 +243,8 @@ class Slipway:
         except Exception as exc:  # the sweep below still gets them
             print(f"[harness] runtime cleanup: {exc}", file=sys.stderr)
         try:  # so is Caddy
-            httpx.post(f"http://{self.caddy_admin}/stop", timeout=5)
+            with httpx.Client(transport=httpx.HTTPTransport(uds=self.caddy_admin), trust_env=False) as admin:
+                admin.post("http://localhost/stop", timeout=5)
         except httpx.HTTPError:
             pass
         sweep(self.tmp)

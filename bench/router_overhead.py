@@ -120,8 +120,8 @@ class bare_caddy:  # noqa: N801 (a context manager used like a function)
     own cost apart from what our rendered config adds."""
 
     def __init__(self, tmp: Path, upstream_port: int) -> None:
-        self.tmp, self.port, self.admin = tmp, free_port(), f"127.0.0.1:{free_port()}"
-        config = {"admin": {"listen": self.admin}, "apps": {"http": {"servers": {"bare": {
+        self.tmp, self.port, self.admin = tmp, free_port(), str(tmp / f"bare-caddy-{upstream_port}.sock")
+        config = {"admin": {"listen": f"unix/{self.admin}|0600"}, "apps": {"http": {"servers": {"bare": {
             "listen": [f"127.0.0.1:{self.port}"], "automatic_https": {"disable": True},
             "routes": [{"handle": [{"handler": "reverse_proxy",
                                     "upstreams": [{"dial": f"127.0.0.1:{upstream_port}"}]}]}]}}}}}
@@ -139,7 +139,8 @@ class bare_caddy:  # noqa: N801 (a context manager used like a function)
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
         try:
-            httpx.post(f"http://{self.admin}/stop", timeout=5)
+            with httpx.Client(transport=httpx.HTTPTransport(uds=self.admin), trust_env=False) as admin:
+                admin.post("http://localhost/stop", timeout=5)
         except httpx.HTTPError:
             pass
         try:

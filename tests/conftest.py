@@ -188,7 +188,7 @@ def _port_free(port: int) -> bool:
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(home=tmp_path / "home", database_url=db_url, router="none", secret_key="test-key-" + "x" * 24,
                     listen=f"127.0.0.1:{free_port()}", http_port=free_port(), https_port=free_port(),
-                    caddy_admin=f"127.0.0.1:{free_port()}", port_range=free_range(), health_timeout=20,
+                    port_range=free_range(), health_timeout=20,
                     watch_seconds=1.0, stop_grace=3, drain_seconds=0.2, workers=0)
 
 

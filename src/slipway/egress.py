@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,8 @@ class Policy:
     allow_networks: tuple[Network, ...] = ()
     allow_pairs: frozenset[tuple[str, int]] = frozenset()
     own_ports: frozenset[int] = frozenset()
+    # app instances listen on these: reached through their own app's checks or the router, never directly
+    instance_ports: range = range(0)
     resolver: Resolver = system_resolve
     local_addresses: Callable[[], set[IPAddress]] = field(default=_local_addresses)
 
@@ -126,7 +129,7 @@ class Policy:
     def from_settings(cls, settings: Settings, *, resolver: Resolver | None = None) -> Policy:
         networks, pairs = _parse_allow(settings.egress_allow)
         own = {settings.listen_port, settings.http_port, settings.https_port}
-        return cls(networks, pairs, frozenset(own), resolver or system_resolve)
+        return cls(networks, pairs, frozenset(own), settings.ports, resolver or system_resolve)
 
     # ---- the rule -------------------------------------------------------------------------------
 
@@ -139,10 +142,13 @@ class Policy:
             ip = ipaddress.ip_address(address.split("%")[0])
         except ValueError:
             return f"{address!r} is not an IP address"
-        if port in self.own_ports and (ip.is_loopback or ip.is_unspecified or ip in self.local_addresses()):
+        local = ip.is_loopback or ip.is_unspecified or ip in self.local_addresses()
+        if port in self.own_ports and local:  # even inside an allowed range: only an exact host:port opens it
             return f"port {port} on {address} is Slipway's own (API or router)"
         if any(ip in net for net in self.allow_networks):
             return None
+        if port in self.instance_ports and local:  # this host's public address: another app's instance
+            return f"port {port} on {address} is an app instance's (reach apps through the router)"
         reason = why_internal(ip)
         return f"{address} is {reason}" if reason else None
 
@@ -207,8 +213,9 @@ class Policy:
         when they are, each hop's connection is checked again. No proxy from the environment: a proxy
         would make the connection we check the proxy's, not the target's."""
         limits = kwargs.pop("limits", httpx.Limits())
+        verify = kwargs.pop("verify", True)
         kwargs.setdefault("follow_redirects", False)
-        return httpx.Client(transport=self.transport(limits=limits), trust_env=False, **kwargs)
+        return httpx.Client(transport=self.transport(limits=limits, verify=verify), trust_env=False, **kwargs)
 
 
 def url_target(url: str) -> tuple[str, int]:
@@ -253,11 +260,14 @@ class PinnedBackend(httpcore.SyncBackend):
 class PinnedTransport(httpx.HTTPTransport):
     """httpx's own transport (request/response mapping, TLS) over a pool that uses PinnedBackend."""
 
-    def __init__(self, policy: Policy, *, limits: httpx.Limits | None = None, verify: bool = True) -> None:
+    def __init__(self, policy: Policy, *, limits: httpx.Limits | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
         limits = limits or httpx.Limits()
         super().__init__(verify=verify, limits=limits, trust_env=False)
         # httpx builds its pool without a network_backend option: replace it by the same pool with ours.
+        # The TLS context still honours SSL_CERT_FILE / SSL_CERT_DIR (a private CA); proxies from the
+        # environment are what trust_env=False leaves out.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify),
             max_connections=limits.max_connections, max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry, network_backend=PinnedBackend(policy))

@@ -121,9 +121,9 @@ def _router(settings: Settings) -> Router:
         return MemoryRouter()
     from slipway.routing.caddy import CaddyProcess, CaddyRouter, find_caddy
 
-    process = CaddyProcess(settings.caddy_bin or find_caddy(), settings.caddy_admin, settings.path("caddy"),
+    process = CaddyProcess(settings.caddy_bin or find_caddy(), settings.caddy_admin_socket, settings.path("caddy"),
                            tune_kernel=settings.tune_kernel)
-    return CaddyRouter(settings.caddy_admin, settings.http_port, settings.https_port, process=process,
+    return CaddyRouter(settings.caddy_admin_socket, settings.http_port, settings.https_port, process=process,
                        access_log_dir=str(settings.path("caddy", "access")),
                        access_roll_size_mb=settings.access_log_roll_mb,
                        access_roll_keep_days=max(1, math.ceil(settings.log_retention_days)))

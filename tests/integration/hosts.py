@@ -23,7 +23,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env.update({
         "SLIPWAY_HOME": str(settings.home), "SLIPWAY_DATABASE_URL": settings.db_url,
         "SLIPWAY_LISTEN": settings.listen, "SLIPWAY_HTTP_PORT": str(settings.http_port),
-        "SLIPWAY_HTTPS_PORT": str(settings.https_port), "SLIPWAY_CADDY_ADMIN": settings.caddy_admin,
+        "SLIPWAY_HTTPS_PORT": str(settings.https_port), "SLIPWAY_CADDY_ADMIN": str(settings.caddy_admin_socket),
         "SLIPWAY_PORT_RANGE": settings.port_range, "SLIPWAY_SECRET_KEY": settings.secret_key,
         "SLIPWAY_WATCH_SECONDS": str(settings.watch_seconds), "SLIPWAY_DRAIN_SECONDS": str(settings.drain_seconds),
         "SLIPWAY_STOP_GRACE": str(settings.stop_grace), "SLIPWAY_HEALTH_TIMEOUT": str(settings.health_timeout),
@@ -105,7 +105,8 @@ class Host:
         runtime = LocalRuntime(self.settings.home / "instances")
         for instance_id in runtime.instances():
             runtime.stop(instance_id, 0.5)
-        try:  # the router outlives the control plane by design: stop it explicitly
-            httpx.post(f"http://{self.settings.caddy_admin}/stop", timeout=5)
-        except httpx.HTTPError:
-            pass
+        from slipway.routing.admin import CaddyAdmin
+
+        admin = CaddyAdmin(self.settings.caddy_admin_socket)  # the router outlives the control plane by
+        admin.stop()  # design: stop it explicitly
+        admin.close()

@@ -31,7 +31,8 @@ def test_settings_come_from_slipway_env_vars(monkeypatch: pytest.MonkeyPatch, tm
 
 
 @pytest.mark.parametrize("field,value", [("listen", "8300"), ("port_range", "9-5"), ("port_range", "80-90"),
-                                         ("caddy_admin", "localhost")])
+                                         ("caddy_admin", "localhost"), ("caddy_admin", "127.0.0.1:2019"),
+                                         ("caddy_admin", "relative/admin.sock"), ("caddy_admin", "/" + "x" * 120)])
 def test_bad_settings_are_refused(field: str, value: str) -> None:
     with pytest.raises(ValidationError):
         Settings(**{field: value})

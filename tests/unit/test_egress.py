@@ -8,10 +8,14 @@ reproduced exactly; each refusal has a positive control (the same request, allow
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pydantic
@@ -102,7 +106,8 @@ def fixed(*answers: list[str]) -> Callable[[str, int], list[str]]:
 
 
 def policy(allow: str = "", *answers: list[str]) -> Policy:
-    settings = Settings(egress_allow=allow, listen="127.0.0.1:8300", http_port=8080, https_port=8443)
+    settings = Settings(egress_allow=allow, listen="127.0.0.1:8300", http_port=8080, https_port=8443,
+                        port_range="10000-10999")
     return Policy.from_settings(settings, resolver=fixed(*answers) if answers else None)
 
 
@@ -146,6 +151,12 @@ def test_slipways_own_ports_stay_closed_inside_an_allowed_range() -> None:
         with pytest.raises(EgressRefused, match="Slipway's own"):
             policy("127.0.0.0/8").check_url(f"http://127.0.0.1:{port}/")
     assert policy("127.0.0.0/8").check_url("http://127.0.0.1:9000/")
+    # app instances' ports on this host's own public address: another team's instance, not a public site
+    public_self = Policy.from_settings(Settings(port_range="10000-10999"), resolver=fixed([PUBLIC]))
+    public_self = dataclasses.replace(public_self, local_addresses=lambda: {ipaddress.ip_address(PUBLIC)})
+    with pytest.raises(EgressRefused, match="app instance"):
+        public_self.check_url("http://this-server.example:10005/")
+    assert public_self.check_url("http://this-server.example:443/")
     # the same port on a public host is somebody else's
     assert policy("", [PUBLIC]).check_url("http://example.org:8080/")
     # an Admin may still list one of them exactly
@@ -177,6 +188,39 @@ def test_dns_rebinding_is_refused_at_request_time(internal: Callable[..., Intern
     with rules.client() as client, pytest.raises(httpx.ConnectError, match="loopback"):
         client.delete(url)  # request time: the name now answers loopback
     assert admin.seen == []
+
+
+def test_tls_is_verified_against_the_name_not_the_checked_address(tmp_path: Path) -> None:
+    from tests.unit.notify.receivers import make_certs
+
+    certs = make_certs(tmp_path)  # a certificate for "localhost" and 127.0.0.1
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    server.socket = certs.server_context().wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    trust = ssl.create_default_context(cafile=str(certs.ca))
+    try:
+        rules = policy(f"127.0.0.1:{port}", ["127.0.0.1"])
+        with rules.client(verify=trust) as client:
+            assert client.get(f"https://localhost:{port}/").text == "ok"  # SNI and check: "localhost"
+            # the connection goes to 127.0.0.1, which the certificate also names: were it checked against
+            # the address, another name would pass too
+            with pytest.raises(httpx.ConnectError, match="certificate|hostname"):
+                client.get(f"https://other.invalid:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def test_redirects_are_checked_again(internal: Callable[..., Internal]) -> None:

@@ -18,6 +18,7 @@ from slipway.instances.models import Instance
 from slipway.jobs import queue
 from slipway.platform import Platform
 from slipway.routing import service as routing
+from slipway.routing.base import RouteTable
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,15 @@ def prune_one_off_containers(platform: Platform) -> int:
 
 
 def ensure_router(platform: Platform) -> None:
+    """Restart a dead router and give a router that lost its config (wiped through its admin API, restarted,
+    edited) the database's route table again: run every few seconds by the server."""
     ensure = getattr(platform.router, "ensure", None)
-    if ensure is not None:
-        ensure()
+    if ensure is None:
+        return
+
+    def wanted() -> RouteTable:
+        with platform.sessions() as session:
+            return routing.table(session, platform.settings)
+
+    ensure(wanted)
 

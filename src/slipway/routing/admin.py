@@ -1,8 +1,14 @@
-"""A small client of Caddy's admin API (https://caddyserver.com/docs/api): the only way we talk to Caddy."""
+"""A small client of Caddy's admin API (https://caddyserver.com/docs/api): the only way we talk to Caddy.
+
+The admin API can rewrite or wipe all routing, and it has no authentication. So it listens on a unix socket
+(mode 0600, in a 0700 directory under $SLIPWAY_HOME), never on TCP: no request a user can aim (a health check,
+a webhook URL) and no local process of another user can reach it; app sandboxes do not see $SLIPWAY_HOME.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,16 +17,40 @@ from slipway import errors
 
 # Probes must answer fast: they run in health loops and before every start.
 PROBE_TIMEOUT = 2.0
+SOCKET_MODE = "0600"
+# sun_path is 108 bytes on Linux, including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+
+def socket_path(address: str | Path) -> Path:
+    """The admin socket's path; ValueError for anything that is not one (a TCP host:port in particular)."""
+    text = str(address)
+    if text.startswith("unix/"):
+        text = text[len("unix/"):].split("|")[0]
+    path = Path(text)
+    if not path.is_absolute():
+        raise ValueError(f"Caddy's admin API listens on a unix socket: expected an absolute path, got {text!r} "
+                         "(a TCP address would let anything that can open a connection rewrite all routing)")
+    if len(str(path).encode()) > MAX_SOCKET_PATH:
+        raise ValueError(f"the admin socket path {text!r} is longer than a unix socket allows "
+                         f"({MAX_SOCKET_PATH} bytes): choose a shorter $SLIPWAY_HOME or SLIPWAY_CADDY_ADMIN")
+    return path
+
+
+def listen_address(address: str | Path) -> str:
+    """Caddy's network address for the socket, with the file mode Caddy gives it (owner only)."""
+    return f"unix/{socket_path(address)}|{SOCKET_MODE}"
 
 
 class CaddyAdmin:
-    def __init__(self, address: str, *, timeout: float = 10.0) -> None:
-        self.address = address
-        # trust_env=False: an HTTP(S)_PROXY in the environment must never carry loopback admin calls.
+    def __init__(self, address: str | Path, *, timeout: float = 10.0) -> None:
+        self.address = str(socket_path(address))
+        # trust_env=False: an HTTP(S)_PROXY in the environment must never carry admin calls.
         # No keep-alive: a config load may restart Caddy's admin listener, and a pooled connection it closed
         # would make the next probe fail for nothing. Admin calls are rare, a new connection is cheap.
-        self._client = httpx.Client(base_url=f"http://{address}", timeout=timeout, trust_env=False,
-                                    limits=httpx.Limits(max_keepalive_connections=0))
+        transport = httpx.HTTPTransport(uds=self.address, limits=httpx.Limits(max_keepalive_connections=0))
+        self._client = httpx.Client(base_url="http://localhost", timeout=timeout, trust_env=False,
+                                    transport=transport)
 
     def close(self) -> None:
         self._client.close()
@@ -59,6 +89,13 @@ class CaddyAdmin:
         if response.status_code != 200:
             message = _error_text(response)
             raise errors.Unavailable(f"caddy rejected the config: {message}", message)
+
+    def delete_config(self) -> None:
+        """Remove the whole config (tests of the recovery; an operator's last resort)."""
+        try:
+            self._client.delete("/config/", timeout=PROBE_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise errors.Unavailable(f"caddy admin API at {self.address} does not answer: {exc}") from exc
 
     def stop(self) -> None:
         """Ask Caddy to stop gracefully (used when we know no pid to signal)."""

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from slipway.routing.admin import CaddyAdmin
+from slipway.routing.admin import CaddyAdmin, listen_address, socket_path
 from slipway.routing.base import RouteTable
 from slipway.routing.process import CaddyProcess, find_caddy
 from slipway.routing.render import GRACE_PERIOD, render
@@ -24,10 +26,10 @@ log = logging.getLogger(__name__)
 class CaddyRouter:
     """Router protocol implementation. Thread-safe: loads are serialized, so the last table wins."""
 
-    def __init__(self, admin: str, http_port: int, https_port: int, process: CaddyProcess | None = None,
+    def __init__(self, admin: str | Path, http_port: int, https_port: int, process: CaddyProcess | None = None,
                  *, bind_host: str = "", grace_period: str = GRACE_PERIOD, load_timeout: float = 60.0,
                  **render_options: Any) -> None:
-        self.admin = admin
+        self.admin = str(socket_path(admin))
         self.http_port = http_port
         self.https_port = https_port
         self.process = process
@@ -47,7 +49,7 @@ class CaddyRouter:
         return self._table
 
     def render(self, table: RouteTable) -> dict[str, Any]:
-        return render(table, http_port=self.http_port, https_port=self.https_port, admin=self.admin,
+        return render(table, http_port=self.http_port, https_port=self.https_port, admin=listen_address(self.admin),
                       bind_host=self.bind_host, grace_period=self.grace_period, **self._render_options)
 
     def start(self) -> None:
@@ -67,12 +69,15 @@ class CaddyRouter:
     def healthy(self) -> bool:
         return self._api.ping()
 
-    def ensure(self) -> bool:
+    def ensure(self, table: Callable[[], RouteTable] | None = None) -> bool:
         """Repair the router if it lost our config; return whether it had to.
 
         A dead Caddy we manage is restarted (an adopted one too: same binary, same workdir); a live Caddy
-        whose config differs from our last one (restarted by someone else, or edited by hand) gets the last
-        table again. Raises errors.Unavailable when Caddy cannot be reached or started.
+        whose config differs from the wanted one (wiped, restarted by someone else, edited by hand) gets it
+        again. `table` reads the wanted table (the database's, so that a table another process applied is
+        not reverted to this process's last one); without it, the last table applied here is wanted.
+        It is read under the lock every apply() takes, and read again before a repair, so a deploy that
+        switches routes meanwhile is never undone. Raises errors.Unavailable when Caddy cannot be reached.
         """
         with self._lock:
             repaired = False
@@ -80,11 +85,15 @@ class CaddyRouter:
                 log.warning("caddy is not running: starting it again")
                 self.process.start()
                 repaired = True
-            if self._config is None:
+            wanted = self.render(table()) if table is not None else self._config
+            if wanted is None:
                 return repaired
-            if self._api.config() != self._config:
-                log.warning("caddy lost the route table: applying it again")
-                self._api.load(self._config, timeout=self.load_timeout)
+            if self._api.config() != wanted:
+                if table is not None and self.render(table()) != wanted:
+                    return repaired  # the table changed while we looked: the next round compares again
+                log.warning("caddy lost the route table (wiped, restarted or edited): applying it again")
+                self._api.load(wanted, timeout=self.load_timeout)
+                self._config = wanted
                 repaired = True
             return repaired
 

@@ -1,5 +1,9 @@
 """The Caddy process: started with nothing but its admin listener; every route arrives later via POST /load.
 
+The admin listener is a unix socket (see admin.py). CADDY_ADMIN names the same socket in Caddy's
+environment: when a config without an admin section is loaded, or the config is deleted, Caddy falls back
+to that default instead of opening localhost:2019 on TCP (and we keep our way in to restore the routes).
+
 Caddy runs in its own session, so stopping the control plane (Ctrl-C, a restart, an upgrade) does not stop
 routing, just as it does not stop apps. A new control plane therefore usually finds a Caddy already answering
 on the admin address: it adopts it (the config is re-applied from the database anyway) instead of failing
@@ -21,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from slipway import errors
-from slipway.routing.admin import CaddyAdmin
+from slipway.routing.admin import CaddyAdmin, listen_address, socket_path
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +52,11 @@ def find_caddy() -> str:
 
 
 class CaddyProcess:
-    def __init__(self, binary: str | Path, admin: str, workdir: Path, *, start_timeout: float = 20.0,
+    def __init__(self, binary: str | Path, admin: str | Path, workdir: Path, *, start_timeout: float = 20.0,
                  stop_timeout: float = 15.0, tune_kernel: bool = False) -> None:
         self.tune_kernel = tune_kernel
         self.binary = str(binary)
-        self.admin = admin
+        self.admin = str(socket_path(admin))
         self.workdir = Path(workdir)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -87,9 +91,19 @@ class CaddyProcess:
         if self._api.ping():
             self._adopt()
             return
+        try:
+            self._retire_unreachable()
+        except _Answering:
+            self._adopt()
+            return
         self.workdir.mkdir(parents=True, exist_ok=True)
+        for directory in {self.workdir, Path(self.admin).parent}:
+            directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(directory, 0o700)  # the socket's directory: nobody else may even look for it
+        Path(self.admin).unlink(missing_ok=True)  # a stale socket of a dead Caddy would make its listen fail
         bootstrap = self.workdir / BOOTSTRAP_FILE
-        bootstrap.write_text(json.dumps({"admin": {"listen": self.admin, "config": {"persist": False}}}))
+        admin = {"listen": listen_address(self.admin), "config": {"persist": False}}
+        bootstrap.write_text(json.dumps({"admin": admin}))
         pid_file = self.workdir / PID_FILE
         pid_file.unlink(missing_ok=True)
         args = [self.binary, "run", "--config", str(bootstrap), "--pidfile", str(pid_file)]
@@ -156,6 +170,28 @@ class CaddyProcess:
 
     # ---- helpers --------------------------------------------------------------------------------------
 
+    def _retire_unreachable(self) -> None:
+        """Stop a Caddy of ours (our pid file) that does not answer on the socket: one started by an older
+        Slipway with a TCP admin listener, or one whose admin listener was moved away. It would keep the
+        HTTP ports and an admin API we cannot reach; a fresh one takes over (a short gap, logged)."""
+        proc = self._pid_from_file()
+        if proc is None:
+            return
+        if Path(self.admin).exists():  # ours, maybe only slow (a busy host): give it the start timeout
+            deadline = time.monotonic() + self.start_timeout
+            while time.monotonic() < deadline and proc.is_running():
+                if self._api.ping():
+                    raise _Answering()
+                time.sleep(0.2)
+        log.warning("caddy pid %s does not answer on the admin socket %s: replacing it", proc.pid, self.admin)
+        try:
+            proc.terminate()
+            proc.wait(self.stop_timeout)
+        except psutil.TimeoutExpired:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+
     def _adopt(self) -> None:
         self.adopted = True
         self._adopted_proc = self._pid_from_file()
@@ -180,6 +216,7 @@ class CaddyProcess:
             HOME=str(self.workdir),
             XDG_DATA_HOME=str(self.workdir / "data"),
             XDG_CONFIG_HOME=str(self.workdir / "config"),
+            CADDY_ADMIN=listen_address(self.admin),
         )
         return env
 
@@ -197,6 +234,10 @@ class CaddyProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+class _Answering(Exception):
+    """The Caddy we were about to replace answered after all."""
 
 
 def reuseport_migration() -> bool | None:

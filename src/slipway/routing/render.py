@@ -41,7 +41,7 @@ def render(
     *,
     http_port: int,
     https_port: int,
-    admin: str = "127.0.0.1:2019",
+    admin: str,
     bind_host: str = "",
     grace_period: str = GRACE_PERIOD,
     stream_close_delay: str = STREAM_CLOSE_DELAY,

@@ -96,7 +96,7 @@ def caddy(tmp_path: Path) -> Iterator[CaddyProcess]:
         binary = find_caddy()
     except errors.Unavailable as exc:
         pytest.skip(f"needs the caddy binary: {exc.message}")
-    process = CaddyProcess(binary, f"127.0.0.1:{free_port()}", tmp_path / "caddy")
+    process = CaddyProcess(binary, tmp_path / "caddy" / "admin.sock", tmp_path / "caddy")
     try:
         process.start()
         yield process

@@ -5,9 +5,11 @@ Every test starts its own Caddy and upstreams on free ports and stops all of the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -17,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from slipway import errors
+from slipway.routing.admin import CaddyAdmin, listen_address
 from slipway.routing.base import Route, RouteTable, Upstream
 from slipway.routing.caddy import CaddyProcess, CaddyRouter, find_caddy
 
@@ -53,7 +57,7 @@ def caddy_bin() -> str:
 
 @pytest.fixture
 def caddy(tmp_path: Path, caddy_bin: str) -> Iterator[CaddyProcess]:
-    process = CaddyProcess(caddy_bin, f"127.0.0.1:{free_port()}", tmp_path / "caddy")
+    process = CaddyProcess(caddy_bin, tmp_path / "caddy" / "admin.sock", tmp_path / "caddy")
     try:
         process.start()
         yield process
@@ -413,9 +417,9 @@ def test_ensure_reapplies_when_caddy_lost_its_config(router: CaddyRouter, caddy:
                                                       upstreams: Upstreams, client) -> None:
     router.apply(RouteTable([Route("a.localhost", (upstreams.start("one"),))]))
     # Someone (a restart by hand, an operator) loads a config without our routes into the same Caddy.
-    with httpx.Client(trust_env=False) as http:
-        reset = {"admin": {"listen": caddy.admin, "config": {"persist": False}}}
-        assert http.post(f"http://{caddy.admin}/load", json=reset).status_code == 200
+    with httpx.Client(trust_env=False, transport=httpx.HTTPTransport(uds=caddy.admin)) as http:
+        reset = {"admin": {"listen": listen_address(caddy.admin), "config": {"persist": False}}}
+        assert http.post("http://localhost/load", json=reset).status_code == 200
     with pytest.raises(httpx.TransportError):
         client("a.localhost")  # nothing listens on the HTTP port any more
 
@@ -424,7 +428,7 @@ def test_ensure_reapplies_when_caddy_lost_its_config(router: CaddyRouter, caddy:
 
 
 def test_apply_starts_the_process_on_first_use(tmp_path: Path, caddy_bin: str, upstreams: Upstreams) -> None:
-    process = CaddyProcess(caddy_bin, f"127.0.0.1:{free_port()}", tmp_path / "caddy")
+    process = CaddyProcess(caddy_bin, tmp_path / "caddy" / "admin.sock", tmp_path / "caddy")
     router = CaddyRouter(process.admin, free_port(), free_port(), process=process, bind_host="127.0.0.1")
     try:
         assert not process.running() and not router.healthy()
@@ -457,16 +461,92 @@ def test_second_process_adopts_the_running_caddy(router: CaddyRouter, caddy: Cad
         second.close()
 
 
-def test_start_fails_clearly_when_the_admin_port_is_taken(tmp_path: Path, caddy_bin: str) -> None:
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        address = f"127.0.0.1:{squatter.getsockname()[1]}"
-        process = CaddyProcess(caddy_bin, address, tmp_path / "caddy", start_timeout=10)
-        try:
-            with pytest.raises(errors.Unavailable, match="caddy"):
-                process.start()
-            assert not process.running()
-        finally:
-            process.stop()
-            process.close()
+def test_start_fails_clearly_when_caddy_cannot_start(tmp_path: Path) -> None:
+    process = CaddyProcess("/bin/false", tmp_path / "caddy" / "admin.sock", tmp_path / "caddy", start_timeout=10)
+    try:
+        with pytest.raises(errors.Unavailable, match="caddy exited at start"):
+            process.start()
+        assert not process.running()
+    finally:
+        process.stop()
+        process.close()
+
+
+# ---- the admin API: a unix socket only, and a wiped config comes back ---------------------------------
+
+
+def _tcp_listeners(pid: int) -> set[int]:
+    return {c.laddr.port for c in psutil.Process(pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN}
+
+
+def test_the_admin_api_listens_on_an_owner_only_socket_and_never_on_tcp(
+        router: CaddyRouter, caddy: CaddyProcess, upstreams: Upstreams, client) -> None:
+    router.apply(RouteTable([Route("a.localhost", (upstreams.start("one"),))]))
+    sock = Path(caddy.admin)
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    assert caddy.pid is not None
+    assert _tcp_listeners(caddy.pid) == {router.http_port}  # routing only: no admin port
+    # wiping the config through the socket: Caddy's default admin address would be TCP localhost:2019, but
+    # its environment keeps the admin API on our socket, and nothing listens on TCP any more
+    CaddyAdmin(caddy.admin).delete_config()
+    assert router._api.config() is None
+    assert _tcp_listeners(caddy.pid) == set()
+    with pytest.raises(httpx.TransportError):
+        client("a.localhost")
+    assert router.ensure(lambda: RouteTable([Route("a.localhost", (Upstream(upstreams.dials["one"]),))])) is True
+    assert client("a.localhost").text == "one"
+
+
+def test_ensure_applies_the_wanted_table_not_this_processs_last_one(
+        router: CaddyRouter, upstreams: Upstreams, client) -> None:
+    one, two = upstreams.start("one"), upstreams.start("two")
+    router.apply(RouteTable([Route("a.localhost", (one,))]))
+    # another control-plane process (a worker) switched the route; the database says "two"
+    other = CaddyRouter(router.admin, router.http_port, router.https_port, bind_host="127.0.0.1")
+    try:
+        other.apply(RouteTable([Route("a.localhost", (two,))]))
+    finally:
+        other.close()
+    assert router.ensure(lambda: RouteTable([Route("a.localhost", (two,))])) is False  # not reverted
+    assert client("a.localhost").text == "two"
+    # a control plane that never applied a table itself (restarted while Caddy had lost its config)
+    CaddyAdmin(router.admin).delete_config()
+    fresh = CaddyRouter(router.admin, router.http_port, router.https_port, bind_host="127.0.0.1")
+    try:
+        assert fresh.ensure(lambda: RouteTable([Route("a.localhost", (two,))])) is True
+    finally:
+        fresh.close()
+    assert client("a.localhost").text == "two"
+
+
+def test_a_caddy_of_ours_listening_on_tcp_is_replaced(tmp_path: Path, caddy_bin: str) -> None:
+    """An upgrade: the Caddy an older Slipway started (admin on TCP) is stopped, a socket-only one starts."""
+    workdir = tmp_path / "caddy"
+    workdir.mkdir()
+    port = free_port()
+    (workdir / "old.json").write_text(json.dumps({"admin": {"listen": f"127.0.0.1:{port}"}}))
+    old = subprocess.Popen([caddy_bin, "run", "--config", str(workdir / "old.json"), "--pidfile",
+                            str(workdir / "caddy.pid")], cwd=workdir, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(workdir)})
+    process = CaddyProcess(caddy_bin, workdir / "admin.sock", workdir)
+    try:
+        wait_for(lambda: (workdir / "caddy.pid").exists() and _answers_tcp(port), what="the old caddy")
+        process.start()
+        assert old.wait(20) is not None and not process.adopted
+        assert process.pid is not None and _tcp_listeners(process.pid) == set()
+    finally:
+        if old.poll() is None:
+            old.kill()
+            old.wait()
+        process.stop()
+        process.close()
+
+
+def _answers_tcp(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True

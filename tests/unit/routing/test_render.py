@@ -7,9 +7,11 @@ import json
 from slipway.routing.base import Route, RouteTable, Upstream
 from slipway.routing.render import NOT_FOUND_BODY, SERVER_NAME, render
 
+ADMIN = "unix//var/lib/slipway/caddy/admin.sock|0600"
+
 
 def _render(*routes: Route) -> dict:
-    return render(RouteTable(list(routes)), http_port=8080, https_port=8443, admin="127.0.0.1:2999")
+    return render(RouteTable(list(routes)), http_port=8080, https_port=8443, admin=ADMIN)
 
 
 def _server(config: dict) -> dict:
@@ -97,7 +99,7 @@ def test_config_load_traps_are_set() -> None:
 
 
 def test_http_only_listener_ports_admin_and_no_trust_store() -> None:
-    config = render(RouteTable(), http_port=18080, https_port=18443, admin="127.0.0.1:2999",
+    config = render(RouteTable(), http_port=18080, https_port=18443, admin=ADMIN,
                     bind_host="127.0.0.1")
     http = config["apps"]["http"]
     assert (http["http_port"], http["https_port"]) == (18080, 18443)
@@ -105,7 +107,7 @@ def test_http_only_listener_ports_admin_and_no_trust_store() -> None:
     assert server["listen"] == ["127.0.0.1:18080"]
     assert server["automatic_https"] == {"disable": True}
     assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
-    assert config["admin"]["listen"] == "127.0.0.1:2999"
+    assert config["admin"]["listen"] == ADMIN
 
 
 def test_render_is_deterministic_and_json() -> None:
@@ -120,9 +122,9 @@ def test_access_logs_per_app_go_to_rolled_files_and_skip_other_hosts() -> None:
                         Route(host="Hello.test", app="hello"),
                         Route(host="hello.test", path_prefix="/api", app="hello"),
                         Route(host="pr-1.shop.test", app="shop--pr-1")])
-    plain = render(table, http_port=8080, https_port=8443)
+    plain = render(table, http_port=8080, https_port=8443, admin=ADMIN)
     assert "logging" not in plain and "logs" not in _server(plain)
-    config = render(table, http_port=8080, https_port=8443, access_log_dir="/var/slipway/caddy/access/",
+    config = render(table, http_port=8080, https_port=8443, admin=ADMIN, access_log_dir="/var/slipway/caddy/access/",
                     access_roll_size_mb=5, access_roll_keep=3, access_roll_keep_days=7)
     assert _server(config)["logs"] == {
         "logger_names": {"hello.test": ["slipway_access_hello"], "pr-1.shop.test": ["slipway_access_shop--pr-1"]},

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tests.unit.notify.receivers import HttpReceiver
 
 from slipway.apps import service as app_service
+from slipway.config import Settings
 from slipway.db import transaction
 from slipway.notify import service
 from slipway.notify.models import Channel, Notification, Rule
@@ -21,6 +22,12 @@ from slipway.web.notify_pages import form_fields
 from .conftest import page_csrf
 
 SECRET = "a-long-enough-shared-secret"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receiver listens on loopback, which the egress rules refuse unless an Admin allows it."""
+    return settings.model_copy(update={"egress_allow": "127.0.0.0/8"})
 
 
 @pytest.fixture
@@ -59,7 +66,7 @@ def test_pages_need_a_session_and_posts_the_csrf_token(client: TestClient, plat:
 
     assert log_in(client).status_code == 303
     with transaction(plat.sessions) as session:
-        service.create_channel(session, plat.box, name="c", type="browser", config={})
+        service.create_channel(session, plat.box, name="c", type="browser", config={}, policy=plat.egress)
     for path in ("/notifications/channels", "/notifications/channels/1", "/notifications/channels/1/test",
                  "/notifications/channels/1/delete", "/notifications/rules", "/notifications/read",
                  "/notifications/mutes"):
@@ -113,7 +120,7 @@ def test_create_a_webhook_channel_keep_its_secret_and_send_a_test(logged_in: Tes
 
 def test_center_bell_and_mark_read(logged_in: TestClient, plat: Platform) -> None:
     with transaction(plat.sessions) as session:
-        service.create_channel(session, plat.box, name="center", type="browser", config={})
+        service.create_channel(session, plat.box, name="center", type="browser", config={}, policy=plat.egress)
     token = page_csrf(logged_in, "/notifications/channels")
     assert 'data-unread="0"' in logged_in.get("/partials/bell").text
     assert logged_in.post("/notifications/channels/1/test", data={"csrf_token": token}).status_code == 303
@@ -134,7 +141,7 @@ def test_center_bell_and_mark_read(logged_in: TestClient, plat: Platform) -> Non
 def test_rules_and_mutes(logged_in: TestClient, plat: Platform, make_app: Callable[[str], None]) -> None:
     make_app("hello")
     with transaction(plat.sessions) as session:
-        service.create_channel(session, plat.box, name="center", type="browser", config={})
+        service.create_channel(session, plat.box, name="center", type="browser", config={}, policy=plat.egress)
     page = logged_in.get("/notifications/channels")
     assert '<option value="deploy.*">' in page.text and '<option value="deploy.failed">' in page.text
     token = page_csrf(logged_in, "/notifications/channels")
