@@ -360,12 +360,15 @@ class Probe:
                 self.hit("engine_socket", f"{path}: {body[:120]!r}")
 
     def caddy(self):
-        targets = [("tcp", HINTS["caddy_admin"]), ("tcp", "127.0.0.1:2019"), ("tcp", "localhost:2019")]
+        hinted = HINTS["caddy_admin"]  # the test's own Caddy: host:port, or a unix socket's path
+        targets = [("unix" if hinted.startswith("/") else "tcp", hinted), ("tcp", "127.0.0.1:2019"),
+                   ("tcp", "localhost:2019")]
         targets += [("tcp", t) for t in sorted(self.caddy_tcp)]
         gateway = _default_gateway()
         if gateway:
-            port = HINTS["caddy_admin"].rpartition(":")[2]
-            targets += [("tcp", f"{gateway}:{port}"), ("tcp", f"{gateway}:2019")]
+            targets += [("tcp", f"{gateway}:2019")]
+            if not hinted.startswith("/"):
+                targets.append(("tcp", f"{gateway}:{_port(hinted)}"))
         targets += [("unix", s) for s in sorted(self.sockets) if not re.search(r"docker|podman", s)]
         seen = set()
         for kind, where in targets:
@@ -523,9 +526,7 @@ def _port(url):
 
 
 def _ours(kind, where):
-    if kind == "tcp":
-        return where == HINTS["caddy_admin"]
-    return _in_scope(where)
+    return where == HINTS["caddy_admin"] or (kind == "unix" and _in_scope(where))
 
 
 def _http_status(url, token):

@@ -133,7 +133,7 @@ class Scene:
 
     def hints(self) -> dict[str, Any]:
         s = self.host.settings
-        return {"nonce": self.nonce, "home": str(s.home), "api": s.api_url, "caddy_admin": s.caddy_admin,
+        return {"nonce": self.nonce, "home": str(s.home), "api": s.api_url, "caddy_admin": str(s.caddy_admin_socket),
                 "victim": self.victim, "scope": str(self.tmp), "authorized_keys": s.git_authorized_keys,
                 "bind": "0.0.0.0" if self.runtime == "docker" else "127.0.0.1", "forks": 2000}
 
