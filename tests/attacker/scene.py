@@ -153,7 +153,12 @@ class Scene:
         from tests.unit.hooks.payloads import signed
         from tests.unit.previews.payloads import github_pull
 
-        settings = self.api("PATCH", f"/apps/{self.attacker}/preview-settings", json={"shared_keys": ["PROD_SECRET"]})
+        # fork previews are opt-in per app (`forks`); a build without that setting previews forks anyway
+        body: dict[str, Any] = {"shared_keys": ["PROD_SECRET"], "forks": True}
+        settings = self.api("PATCH", f"/apps/{self.attacker}/preview-settings", json=body)
+        if settings.status_code == 422 and "forks" in settings.text:
+            del body["forks"]
+            settings = self.api("PATCH", f"/apps/{self.attacker}/preview-settings", json=body)
         assert settings.status_code == 200, settings.text
         hook = self.api("GET", f"/apps/{self.attacker}/hook", params={"reveal": "true"}).json()
         repo.git("checkout", "-q", "-b", "fork-work")
@@ -378,6 +383,7 @@ def attack_deploy_and_one_off(world: Scene) -> list[str]:
         reports.update(decode_reports(tty.stdout))
         assert "oneoff-tty" in reports, tty.stdout + tty.stderr
         outputs.append(("one-off -t output", tty.stdout))
+    (world.tmp / "reports.json").write_text(json.dumps(reports, indent=1))  # for a post-mortem
     problems += world.router_intact() + world.host_side()
     others = tuple(name for name in world.canaries if name != "prod_secret")  # its own value is no leak
     for context, report in sorted(reports.items()):
@@ -407,6 +413,7 @@ def attack_fork_preview(world: Scene, number: int = 7) -> list[str]:
         reports["web"] = world.web_report(preview, router_host)
         pages = world.through_router(router_host, "/").text + world.through_router(router_host, "/report").text
         outputs.append(("fork preview pages", pages))
+    (world.tmp / "reports.json").write_text(json.dumps(reports, indent=1))  # for a post-mortem
     problems += world.router_intact() + world.host_side()
     for context, report in sorted(reports.items()):
         problems += world.problems(report, where=f"fork preview {context}")

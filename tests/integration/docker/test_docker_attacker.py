@@ -15,9 +15,7 @@ from slipway.config import Settings
 from tests.attacker.scene import Scene, attack_deploy_and_one_off, attack_fork_preview, scene
 from tests.integration.docker.engine import BASE_IMAGE, cleanup
 
-# on today's code every escape works; this marker goes when the sandbox (issue #11) is merged
-pytestmark = [pytest.mark.integration,
-              pytest.mark.xfail(strict=True, reason="the sandbox of issue #11 is not merged yet")]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
