@@ -10,6 +10,7 @@ and (as root) runs as the app's own system user.
 from __future__ import annotations
 
 import os
+import secrets as secrets_mod
 import shutil
 import socket
 import stat
@@ -58,6 +59,7 @@ def probe_script(host: Host) -> str:
         'echo x > ./probe-release 2>/dev/null && echo "RELEASE-WRITABLE"',
         'cat /etc/shadow >/dev/null 2>&1 && echo "READ /etc/shadow"',
         '[ -e /run/podman ] || [ -e /tmp/slipway-podman ] && echo "VISIBLE podman"',
+        'ls -A /run /var/run 2>/dev/null | grep -v "^/" | grep -v "^$" | sed "s/^/RUN-HAS /"',
         'echo "UID $(id -u)"',
         "echo PROBE-DONE",
     ]
@@ -80,6 +82,7 @@ def assert_contained(output: str, host: Host, *, user: int | None, process: str)
     seen = [line.split(" ", 1)[1] for line in output.splitlines() if line.startswith("TMP-HAS ")]
     assert "TMP-WRITABLE" in output and seen in ([], [leading]), f"{process}: /tmp is not private:\n{output}"
     assert "VISIBLE podman" not in output, output
+    assert "RUN-HAS" not in output, f"{process} sees daemons' sockets in /run:\n{output}"
     if user is not None:
         assert f"UID {user}\n" in output + "\n" or f"UID {user}\r" in output, f"{process} runs as:\n{output}"
         assert "READ /etc/shadow" not in output
@@ -92,8 +95,11 @@ def boxed(request: pytest.FixtureRequest, tmp_path: Path,
     monkeypatch.setenv("SLIPWAY_PROBE_CANARY", ENV_CANARY)
     if mode == "users" and not ROOT:
         pytest.skip("per-app users need root")
-    home = tmp_path / "home"
+    # outside /tmp (as in production): the cover over $SLIPWAY_HOME itself must hide it, not the one over /tmp
+    base = Path("/var/lib") if ROOT else tmp_path
+    home = base / f"slipway-sandbox-test-{secrets_mod.token_hex(4)}"
     home.mkdir(mode=0o700)
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
     secrets = [home / "secret.key", home / "slipway.db", home / "instances" / "x" / "spec.json"]
     for path in secrets:
         path.parent.mkdir(parents=True, exist_ok=True)
