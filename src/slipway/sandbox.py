@@ -122,7 +122,6 @@ class Sandbox:
     bwrap: str = field(default_factory=lambda: shutil.which("bwrap") or "bwrap")
     setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "setpriv")
     hidden: tuple[str, ...] = HIDDEN
-    _users: dict[str, AppUser] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -143,14 +142,14 @@ class Sandbox:
         """The app's own system user in users mode (created on first use, then only looked up)."""
         if self.isolation.mode != "users":
             return None
-        cached = self._users.get(app)
-        if cached is not None:
-            return cached
+        # looked up every time (a read of /etc/passwd, microseconds): another process of this install may
+        # have deleted and re-created it with the app, and a stale uid would run the app as nobody known
         name = user_name(self.home, app)
+        found = _lookup(name)
+        if found is not None:
+            return found
         with self._lock:
-            found = _lookup(name) or self._create_user(name, app)
-            self._users[app] = found
-        return found
+            return _lookup(name) or self._create_user(name, app)
 
     def _create_user(self, name: str, app: str) -> AppUser:
         comment = f"{USER_COMMENT} {app} {self.home}"[:200]
@@ -171,7 +170,6 @@ class Sandbox:
 
     def remove_user(self, app: str) -> None:
         """Delete the app's system user and group (the app is being deleted)."""
-        self._users.pop(app, None)
         if os.geteuid() != 0:
             return
         _delete_user(user_name(self.home, app))
@@ -186,7 +184,6 @@ class Sandbox:
                     and entry.pw_gecos.endswith(suffix)):
                 _delete_user(entry.pw_name)
                 gone += 1
-        self._users.clear()
         return gone
 
     def give(self, app: str, *paths: Path, recursive: bool = False) -> None:
