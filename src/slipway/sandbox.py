@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -152,7 +153,7 @@ class Sandbox:
             return _lookup(name) or self._create_user(name, app)
 
     def _create_user(self, name: str, app: str) -> AppUser:
-        comment = f"{USER_COMMENT} {app} {self.home}"[:200]
+        comment = f"{USER_COMMENT} {app} {_gecos(str(self.home))}"
         argv = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
                 "--shell", "/usr/sbin/nologin", "--comment", comment, name]
         last = ""
@@ -177,7 +178,7 @@ class Sandbox:
     def remove_all_users(self) -> int:
         """Delete every app user created for this home (tests; uninstall). Returns how many."""
         marker = f"{USER_COMMENT} "
-        suffix = f" {self.home}"
+        suffix = f" {_gecos(str(self.home))}"
         gone = 0
         for entry in pwd.getpwall():
             if (entry.pw_name.startswith(USER_PREFIX) and entry.pw_gecos.startswith(marker)
@@ -305,6 +306,11 @@ def _interpreter(hidden: Sequence[str]) -> list[str]:
     if any(prefix == h or prefix.startswith(h.rstrip("/") + "/") for h in hidden):
         return [prefix]
     return []
+
+
+def _gecos(text: str) -> str:
+    """What useradd accepts in a comment (no ':', ',' or newline)."""
+    return re.sub(r"[^A-Za-z0-9/._ -]", "_", text)
 
 
 def _lookup(name: str) -> AppUser | None:
