@@ -40,6 +40,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 MODES = ("users", "namespaces", "unisolated")
@@ -322,8 +324,14 @@ def _lookup(name: str) -> AppUser | None:
 
 
 def _delete_user(name: str) -> None:
-    if _lookup(name) is None:
+    user = _lookup(name)
+    if user is None:
         return
+    # nothing of a deleted app runs on under a uid that no longer has a name (or a later app's)
+    for proc in psutil.process_iter(["uids"]):
+        with contextlib.suppress(psutil.Error, TypeError):
+            if user.uid in (proc.info["uids"].real, proc.info["uids"].effective):
+                proc.kill()
     for _ in range(20):
         subprocess.run(["userdel", name], stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
         if _lookup(name) is None:

@@ -273,3 +273,47 @@ def test_a_deploy_sandboxes_the_build_step_and_the_release_command(api: Api, mak
     finally:
         sock.close()
         host_tmp.unlink(missing_ok=True)
+
+
+def test_a_sandboxed_instance_does_not_outlive_its_supervisor(boxed: tuple[Sandbox, Host, LocalRuntime]) -> None:
+    """Its parent is the detached supervisor (which outlives the control plane); if that dies, nothing of
+    the app runs on unsupervised: a sandbox the runtime no longer tracks would hold its port forever."""
+    import json
+    import signal
+
+    import psutil
+
+    box, host, runtime = boxed
+    runtime.start(spec(box, host, "attacker-orphan-1", "sleep 600"))
+    files = host.home / "instances" / "attacker-orphan-1"
+    state = json.loads((files / "state.json").read_text())
+    tree = [psutil.Process(state["pid"]), *psutil.Process(state["pid"]).children(recursive=True)]
+    assert any(p.name() == "sleep" for p in tree)
+    os.kill(state["supervisor_pid"], signal.SIGKILL)
+    gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, f"still running after its supervisor died: {[p.cmdline() for p in alive]}"
+    assert runtime.state("attacker-orphan-1").status == "stopped"
+
+
+def test_deleting_an_apps_user_ends_what_runs_as_it(boxed: tuple[Sandbox, Host, LocalRuntime]) -> None:
+    box, host, runtime = boxed
+    if box.isolation.mode != "users":
+        pytest.skip("per-app users only")
+    import psutil
+
+    lines: list[str] = []
+    # a leftover that left the process group and the sandbox's reach: deleting the user still ends it
+    runtime.run_once(spec(box, host, "attacker-run-3"), ["sh", "-c", "echo $(id -u)"], on_line=lines.append,
+                     timeout=10)
+    uid = int(lines[0])
+    import subprocess
+
+    stray = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sleep", "600"])
+    try:
+        box.remove_user("attacker")
+        assert stray.wait(10) == -9
+        assert not [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
