@@ -6,6 +6,8 @@ the product default) and one not (SLIPWAY_SANDBOX=off, the baseline).
   the health gate, polled every 50 ms). Target: sandboxed <= 1.10 x unsandboxed (median).
 - requests/s through Caddy: wrk (keep-alive) through each Slipway's Caddy with the app's Host header.
   Target: sandboxed >= 0.90 x unsandboxed.
+- runtime start → first 200 (`--starts`, 10): LocalRuntime.start() of the app straight, with this host's
+  sandbox and without, alternating — the sandbox's own cost without the deploy pipeline around it.
 - warm redeploy to serving: a commit that changes only version.txt; from spawning `slipway deploy APP` to
   the first 200 through Caddy with the new version (as deploy_speed.py). Target: sandboxed <= 5 s (median
   and max); the ratio to the unsandboxed one is printed too.
@@ -16,25 +18,78 @@ rounds A B B A …, so a drift of the machine's load hits both alike. The isolat
 comparison void (exit 2).
 
 Usage: .venv/bin/python bench/sandbox_cost.py [--restarts 5] [--redeploys 3] [--seconds 10] [--rounds 2]
-                                               [--app stdlib|asyncio]
+                                               [--starts 10] [--app stdlib|asyncio]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import Repo, Slipway, app_files, median, platform, report, row, wait_until, wrk
+from harness import Repo, Slipway, app_files, free_port, median, platform, report, row, wait_until, wrk
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from slipway.runtimes.base import InstanceSpec  # noqa: E402
+from slipway.runtimes.local.runtime import LocalRuntime  # noqa: E402
+from slipway.sandbox import Sandbox, detect  # noqa: E402
 
 APP = "sbx"
 MODES = ("auto", "off")  # auto: the product default (sandboxed); off: the unsandboxed baseline
 SLOWER_TARGET = 1.10  # start-to-healthy: at most 10 % longer
 RPS_TARGET = 0.90  # requests/s: at most 10 % fewer
 REDEPLOY_TARGET = 5.0
+
+
+def start_times(rounds: int) -> tuple[list[float], list[float], str]:
+    """LocalRuntime.start() of the stdlib app until its first 200, sandboxed and not, alternating: the
+    sandbox's own cost without the deploy pipeline around it (from the sandbox branch's bench)."""
+    base = Path("/var/lib") if Path("/var/lib").stat().st_uid == 0 and shutil.os.geteuid() == 0 else None
+    home = Path(tempfile.mkdtemp(prefix="slipway-bench-sandbox-", dir=base))
+    isolation = detect("auto")
+    box = Sandbox(isolation, home)
+    release = home / "artifacts" / "bench" / "build-1"
+    release.mkdir(parents=True)
+    for name, content in app_files("1").items():
+        (release / name).write_text(content)
+    box.give("bench", release, recursive=True)
+    runtimes = {"sandboxed": LocalRuntime(home / "instances", sandbox=box),
+                "unsandboxed": LocalRuntime(home / "instances")}
+    times: dict[str, list[float]] = {"sandboxed": [], "unsandboxed": []}
+    try:
+        with httpx.Client(timeout=1) as client:
+            for n in range(rounds):
+                for kind, runtime in runtimes.items():
+                    port = free_port()
+                    spec = InstanceSpec(f"bench-{kind}-{n}", "bench", 1, "web", f"{sys.executable} app.py",
+                                        str(release), {"PATH": "/usr/local/bin:/usr/bin:/bin", "PORT": str(port),
+                                                       "HOME": str(box.app_home("bench"))}, port, 2.0)
+                    t0 = time.monotonic()
+                    runtime.start(spec)
+
+                    def up(port: int = port) -> bool:
+                        try:
+                            return client.get(f"http://127.0.0.1:{port}/").status_code == 200
+                        except httpx.HTTPError:
+                            return False
+
+                    wait_until(up, timeout=20, every=0.005)
+                    times[kind].append(time.monotonic() - t0)
+                    runtime.stop(spec.instance_id, 1.0)
+    finally:
+        for runtime in runtimes.values():
+            for instance_id in runtime.instances():
+                runtime.stop(instance_id, 0.5)
+        box.remove_all_users()
+        shutil.rmtree(home, ignore_errors=True)
+    return times["sandboxed"], times["unsandboxed"], isolation.mode
 
 
 def isolation(sw: Slipway) -> dict[str, Any]:
@@ -106,7 +161,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per round and mode")
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the order alternates: A B, B A, …")
     parser.add_argument("--app", choices=("stdlib", "asyncio"), default="stdlib")
+    parser.add_argument("--starts", type=int, default=10, help="runtime-level starts per kind (0: skip)")
     args = parser.parse_args()
+
+    boxed: list[float] = []
+    bare_starts: list[float] = []
+    if args.starts:
+        boxed, bare_starts, start_mode = start_times(args.starts)
+        print(f"runtime start → first 200 ({start_mode}): sandboxed {', '.join(f'{x:.3f}' for x in boxed)} s; "
+              f"unsandboxed {', '.join(f'{x:.3f}' for x in bare_starts)} s", flush=True)
 
     results: dict[str, dict[str, list[Any]]] = {
         m: {"start_s": [], "redeploy_s": [], "rps": [], "isolation": []} for m in MODES}
@@ -130,10 +193,14 @@ def main() -> int:
             target=f"<= {REDEPLOY_TARGET:g} s", met=dep <= REDEPLOY_TARGET),
         row("redeploy → serving, sandboxed (max)", dep_max, "s", target=f"<= {REDEPLOY_TARGET:g} s",
             met=dep_max <= REDEPLOY_TARGET),
+        *([row("runtime start → first 200, sandboxed (median)", median(boxed), "s", baseline=median(bare_starts),
+               ratio=median(boxed) / median(bare_starts), target=f"<= {SLOWER_TARGET:g} x off",
+               met=median(boxed) / median(bare_starts) <= SLOWER_TARGET)] if boxed else []),
         row("start-to-healthy, unsandboxed (median)", start_base, "s"),
         row("requests/s via Caddy, unsandboxed (median)", rps_base, "req/s"),
     ]
-    report("sandbox_cost", rows, {"app": args.app, "isolation": modes, "results": results})
+    report("sandbox_cost", rows, {"app": args.app, "isolation": modes, "results": results,
+                                  "runtime_starts_s": {"sandboxed": boxed, "unsandboxed": bare_starts}})
     void = modes["off"] != ["unisolated"] or "unisolated" in modes["auto"]
     if void:
         print("the comparison is void: the baseline must run unisolated and the sandboxed run isolated",

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,6 @@ class Sandbox:
     bwrap: str = field(default_factory=lambda: shutil.which("bwrap") or "bwrap")
     setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "setpriv")
     hidden: tuple[str, ...] = HIDDEN
-    _users: dict[str, AppUser] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -143,17 +145,17 @@ class Sandbox:
         """The app's own system user in users mode (created on first use, then only looked up)."""
         if self.isolation.mode != "users":
             return None
-        cached = self._users.get(app)
-        if cached is not None:
-            return cached
+        # looked up every time (a read of /etc/passwd, microseconds): another process of this install may
+        # have deleted and re-created it with the app, and a stale uid would run the app as nobody known
         name = user_name(self.home, app)
+        found = _lookup(name)
+        if found is not None:
+            return found
         with self._lock:
-            found = _lookup(name) or self._create_user(name, app)
-            self._users[app] = found
-        return found
+            return _lookup(name) or self._create_user(name, app)
 
     def _create_user(self, name: str, app: str) -> AppUser:
-        comment = f"{USER_COMMENT} {app} {self.home}"[:200]
+        comment = f"{USER_COMMENT} {app} {_gecos(str(self.home))}"
         argv = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
                 "--shell", "/usr/sbin/nologin", "--comment", comment, name]
         last = ""
@@ -171,7 +173,6 @@ class Sandbox:
 
     def remove_user(self, app: str) -> None:
         """Delete the app's system user and group (the app is being deleted)."""
-        self._users.pop(app, None)
         if os.geteuid() != 0:
             return
         _delete_user(user_name(self.home, app))
@@ -179,14 +180,13 @@ class Sandbox:
     def remove_all_users(self) -> int:
         """Delete every app user created for this home (tests; uninstall). Returns how many."""
         marker = f"{USER_COMMENT} "
-        suffix = f" {self.home}"
+        suffix = f" {_gecos(str(self.home))}"
         gone = 0
         for entry in pwd.getpwall():
             if (entry.pw_name.startswith(USER_PREFIX) and entry.pw_gecos.startswith(marker)
                     and entry.pw_gecos.endswith(suffix)):
                 _delete_user(entry.pw_name)
                 gone += 1
-        self._users.clear()
         return gone
 
     def give(self, app: str, *paths: Path, recursive: bool = False) -> None:
@@ -310,6 +310,11 @@ def _interpreter(hidden: Sequence[str]) -> list[str]:
     return []
 
 
+def _gecos(text: str) -> str:
+    """What useradd accepts in a comment (no ':', ',' or newline)."""
+    return re.sub(r"[^A-Za-z0-9/._ -]", "_", text)
+
+
 def _lookup(name: str) -> AppUser | None:
     try:
         entry = pwd.getpwnam(name)
@@ -319,8 +324,14 @@ def _lookup(name: str) -> AppUser | None:
 
 
 def _delete_user(name: str) -> None:
-    if _lookup(name) is None:
+    user = _lookup(name)
+    if user is None:
         return
+    # nothing of a deleted app runs on under a uid that no longer has a name (or a later app's)
+    for proc in psutil.process_iter(["uids"]):
+        with contextlib.suppress(psutil.Error, TypeError):
+            if user.uid in (proc.info["uids"].real, proc.info["uids"].effective):
+                proc.kill()
     for _ in range(20):
         subprocess.run(["userdel", name], stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
         if _lookup(name) is None:

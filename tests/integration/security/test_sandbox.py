@@ -10,6 +10,7 @@ and (as root) runs as the app's own system user.
 from __future__ import annotations
 
 import os
+import secrets as secrets_mod
 import shutil
 import socket
 import stat
@@ -58,6 +59,7 @@ def probe_script(host: Host) -> str:
         'echo x > ./probe-release 2>/dev/null && echo "RELEASE-WRITABLE"',
         'cat /etc/shadow >/dev/null 2>&1 && echo "READ /etc/shadow"',
         '[ -e /run/podman ] || [ -e /tmp/slipway-podman ] && echo "VISIBLE podman"',
+        'ls -A /run /var/run 2>/dev/null | grep -v "^/" | grep -v "^$" | sed "s/^/RUN-HAS /"',
         'echo "UID $(id -u)"',
         "echo PROBE-DONE",
     ]
@@ -80,6 +82,7 @@ def assert_contained(output: str, host: Host, *, user: int | None, process: str)
     seen = [line.split(" ", 1)[1] for line in output.splitlines() if line.startswith("TMP-HAS ")]
     assert "TMP-WRITABLE" in output and seen in ([], [leading]), f"{process}: /tmp is not private:\n{output}"
     assert "VISIBLE podman" not in output, output
+    assert "RUN-HAS" not in output, f"{process} sees daemons' sockets in /run:\n{output}"
     if user is not None:
         assert f"UID {user}\n" in output + "\n" or f"UID {user}\r" in output, f"{process} runs as:\n{output}"
         assert "READ /etc/shadow" not in output
@@ -92,8 +95,11 @@ def boxed(request: pytest.FixtureRequest, tmp_path: Path,
     monkeypatch.setenv("SLIPWAY_PROBE_CANARY", ENV_CANARY)
     if mode == "users" and not ROOT:
         pytest.skip("per-app users need root")
-    home = tmp_path / "home"
+    # outside /tmp (as in production): the cover over $SLIPWAY_HOME itself must hide it, not the one over /tmp
+    base = Path("/var/lib") if ROOT else tmp_path
+    home = base / f"slipway-sandbox-test-{secrets_mod.token_hex(4)}"
     home.mkdir(mode=0o700)
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
     secrets = [home / "secret.key", home / "slipway.db", home / "instances" / "x" / "spec.json"]
     for path in secrets:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,3 +273,47 @@ def test_a_deploy_sandboxes_the_build_step_and_the_release_command(api: Api, mak
     finally:
         sock.close()
         host_tmp.unlink(missing_ok=True)
+
+
+def test_a_sandboxed_instance_does_not_outlive_its_supervisor(boxed: tuple[Sandbox, Host, LocalRuntime]) -> None:
+    """Its parent is the detached supervisor (which outlives the control plane); if that dies, nothing of
+    the app runs on unsupervised: a sandbox the runtime no longer tracks would hold its port forever."""
+    import json
+    import signal
+
+    import psutil
+
+    box, host, runtime = boxed
+    runtime.start(spec(box, host, "attacker-orphan-1", "sleep 600"))
+    files = host.home / "instances" / "attacker-orphan-1"
+    state = json.loads((files / "state.json").read_text())
+    tree = [psutil.Process(state["pid"]), *psutil.Process(state["pid"]).children(recursive=True)]
+    assert any(p.name() == "sleep" for p in tree)
+    os.kill(state["supervisor_pid"], signal.SIGKILL)
+    gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, f"still running after its supervisor died: {[p.cmdline() for p in alive]}"
+    assert runtime.state("attacker-orphan-1").status == "stopped"
+
+
+def test_deleting_an_apps_user_ends_what_runs_as_it(boxed: tuple[Sandbox, Host, LocalRuntime]) -> None:
+    box, host, runtime = boxed
+    if box.isolation.mode != "users":
+        pytest.skip("per-app users only")
+    import psutil
+
+    lines: list[str] = []
+    # a leftover that left the process group and the sandbox's reach: deleting the user still ends it
+    runtime.run_once(spec(box, host, "attacker-run-3"), ["sh", "-c", "echo $(id -u)"], on_line=lines.append,
+                     timeout=10)
+    uid = int(lines[0])
+    import subprocess
+
+    stray = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sleep", "600"])
+    try:
+        box.remove_user("attacker")
+        assert stray.wait(10) == -9
+        assert not [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()

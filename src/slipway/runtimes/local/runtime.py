@@ -71,7 +71,9 @@ class LocalRuntime:
         if record is not None and (self._supervisor_alive(files, record) or self._orphan_alive(record)):
             raise Conflict(f"instance {spec.instance_id} is already running")
         files.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        argv = self._sandboxed(spec, ["/bin/sh", "-c", "exec " + spec.command], die_with_parent=False,
+        # --die-with-parent: the parent is the instance's supervisor (detached, it outlives the control
+        # plane); if it dies, the sandbox goes with it instead of running on unsupervised and unseen
+        argv = self._sandboxed(spec, ["/bin/sh", "-c", "exec " + spec.command], die_with_parent=True,
                                reset_term=True)
         sup_spec = SupervisorSpec(spec, self.policy, self.log_max_bytes, self.log_backups,
                                   argv=argv, sandboxed=argv is not None)
