@@ -110,7 +110,7 @@ def main() -> int:
     down_event: list[float] = []
     up: list[float] = []
     try:
-        with platform("alert") as sw:
+        with platform("alert", egress_allow=f"127.0.0.1:{receiver.server.server_address[1]}") as sw:
             api = httpx.Client(base_url=sw.api_url + "/api/v1", timeout=30,
                                headers={"Authorization": f"Bearer {sw.env['SLIPWAY_TOKEN']}"})
             repo = Repo(work / "repo", flagged_app(flag))

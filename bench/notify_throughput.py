@@ -106,6 +106,7 @@ def main() -> int:
     args = parser.parse_args()
     receiver = SlowReceiver(args.delay)
     settings = {"notify_workers": str(args.workers)} if args.workers else {}
+    settings["egress_allow"] = f"127.0.0.1:{receiver.server.server_address[1]}"  # the receiver is on loopback
     try:
         with platform("notify", **settings) as sw:
             from slipway.config import Settings

@@ -168,7 +168,7 @@ class Policy:
             found = []
         try:
             found = found or self.resolver(name, port)
-        except OSError as exc:
+        except (OSError, UnicodeError, ValueError) as exc:  # UnicodeError: not a valid IDNA name
             if unresolved_ok:
                 return []
             raise EgressRefused(f"cannot resolve {name!r}: {exc}") from exc

@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from tests.conftest import APP_PY, python_app_files
 
 from slipway.apps import service as app_service
+from slipway.config import Settings
 from slipway.db import transaction
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Deploy
@@ -42,6 +43,12 @@ NOISY_APP = APP_PY.replace(
     "    def do_GET(self):\n",
     "    def do_GET(self):\n        print('INFO served ' + self.path, flush=True)\n",
 )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The webhook receiver listens on loopback: an Admin must allow it (SLIPWAY_EGRESS_ALLOW)."""
+    return settings.model_copy(update={"egress_allow": "127.0.0.0/8"})
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SLIPWAY_URL": settings.api_url, "SLIPWAY_LOG_LEVEL": "warning",
         "SLIPWAY_GIT_AUTHORIZED_KEYS": settings.git_authorized_keys, "SLIPWAY_GIT_SSH_HOST": settings.git_ssh_host,
         "SLIPWAY_GIT_SSH_PORT": str(settings.git_ssh_port), "SLIPWAY_GIT_SSH_USER": settings.git_ssh_user,
+        "SLIPWAY_EGRESS_ALLOW": settings.egress_allow,
     })
     return env
 

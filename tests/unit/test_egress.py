@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from slipway.app import create_app
 from slipway.apps import service as app_service
 from slipway.config import Settings
 from slipway.db import transaction
-from slipway.egress import EgressRefused, Policy
+from slipway.egress import EgressRefused, Policy, url_target
 from slipway.observability.models import Check
 from slipway.platform import Platform, build_platform
 from slipway.routing.base import MemoryRouter
@@ -163,6 +164,14 @@ def test_slipways_own_ports_stay_closed_inside_an_allowed_range() -> None:
     assert policy("127.0.0.1:8080").check_url("http://127.0.0.1:8080/")
 
 
+@pytest.mark.parametrize("url", ["http://a..b/", f"http://{'x' * 300}/", "http://\udcff.example/"])
+def test_names_that_cannot_resolve_are_no_server_error(url: str) -> None:
+    assert policy().check_url(url) == []  # saved: nothing can reach it, each request checks again
+    with pytest.raises(EgressRefused, match="cannot resolve"):
+        host, port = url_target(url)
+        policy().addresses(host, port)
+
+
 def test_a_malformed_allow_setting_is_refused_at_start() -> None:
     with pytest.raises(pydantic.ValidationError, match="neither a CIDR nor host:port"):
         Settings(egress_allow="10.0.0.0/8, not a target")
@@ -279,6 +288,9 @@ def test_the_caddy_admin_delete_check_is_refused_at_config_time(client: TestClie
                        "http://169.254.169.254/latest/meta-data/", f"http://127.0.0.1:{plat.settings.listen_port}/"):
             response = client.post(path, json={**base, "target": target})
             assert response.status_code == 422 and response.json()["code"] == "egress_refused", response.text
+        for bad in ("http://[::1", "http://example.org:99999/", "ftp://example.org/"):
+            response = client.post(path, json={**base, "target": bad})
+            assert response.status_code == 422 and "invalid URL" in response.json()["error"], response.text
         response = client.post(path, json={**base, "kind": "tcp", "target": "127.0.0.1:5432"})
         assert response.status_code == 422 and response.json()["code"] == "egress_refused", response.text
     set_policy(plat, "", ["127.0.0.1"])  # a name that resolves to loopback
@@ -336,6 +348,9 @@ def test_the_forge_api_url_may_not_aim_inside(client: TestClient, plat: Platform
                 f"http://127.0.0.1:{plat.settings.listen_port}/api/v1", "http://[::1]:3000/api/v1"):
         response = client.put("/api/v1/apps/hello/forge", json={**body, "api_url": url})
         assert response.status_code == 422 and response.json()["code"] == "egress_refused", response.text
+    for url in ("http://[::1", "http://git.example.org:99999/"):
+        response = client.put("/api/v1/apps/hello/forge", json={**body, "api_url": url})
+        assert response.status_code == 422 and "forge API URL" in response.json()["error"], response.text
     assert client.get("/api/v1/apps/hello/forge").status_code == 404  # nothing half-applied
     set_policy(plat, "", [PUBLIC])
     assert client.put("/api/v1/apps/hello/forge", json={**body, "api_url": "https://git.example.org/api/v1"}
@@ -360,3 +375,22 @@ def test_the_forge_token_is_not_sent_inside_at_request_time(plat: Platform,
     forge.status(repo="o/r", sha="a" * 40, state="success", context="slipway", description="ok", target_url=None)
     forge.close()
     assert [s.method for s in server.seen] == ["POST"]
+
+
+def test_a_tcp_monitor_is_refused_at_run_time_after_rebinding(client: TestClient, plat: Platform) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        set_policy(plat, "", [PUBLIC], ["127.0.0.1"])
+        check = client.post("/api/v1/monitors", json={"name": "db", "kind": "tcp", "interval": 30,
+                                                      "target": f"db.rebind.example:{port}"})
+        assert check.status_code == 201, check.text
+        ran = client.post(f"/api/v1/monitors/{check.json()['id']}/run").json()
+        assert ran["state"] in ("degraded", "down") and "egress rules" in ran["last_output"], ran
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected
+        set_policy(plat, f"db.rebind.example:{port}", ["127.0.0.1"])  # positive control
+        assert client.post(f"/api/v1/monitors/{check.json()['id']}/run").json()["state"] == "healthy"
+        listener.accept()[0].close()

@@ -9,7 +9,6 @@ time: the webhook answer never waits for the forge, and a forge that is down get
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -18,7 +17,7 @@ from slipway import events
 from slipway.apps.models import App
 from slipway.crypto import Box
 from slipway.db import utcnow
-from slipway.egress import Policy
+from slipway.egress import Policy, url_target
 from slipway.errors import Invalid, NotFound
 from slipway.forge.clients import DEFAULT_API, PROVIDERS
 from slipway.forge.models import ForgeLink, ForgeTarget
@@ -47,10 +46,12 @@ def configure(session: Session, box: Box, app: App, *, actor: str, policy: Polic
         link.provider = provider
     if api_url is not None or not link.api_url:
         url = (api_url or DEFAULT_API.get(link.provider, "")).rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            url_target(url)  # Invalid for what urlsplit cannot parse too ("http://[::1", a bad port)
+        except Invalid:
             raise Invalid(f"the forge API URL must be http(s)://host[/path], got {url!r}"
-                          + (" (Gitea has no default: give its /api/v1 URL)" if link.provider == "gitea" else ""))
+                          + (" (Gitea has no default: give its /api/v1 URL)" if link.provider == "gitea" else "")
+                          ) from None
         if api_url:  # the token goes there: never to Slipway itself or the private network
             policy.check_url(url)
         link.api_url = url

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from slipway.apps.models import App
 from slipway.db import utcnow
-from slipway.egress import Policy
+from slipway.egress import Policy, url_target
 from slipway.errors import Invalid, NotFound
 from slipway.events import emit
 from slipway.instances.models import Instance
@@ -74,10 +73,11 @@ def validate(check: Check, policy: Policy) -> None:
             if any(c.isspace() or ord(c) < 32 or c == "\\" for c in target):
                 raise Invalid(f"invalid path {target!r}")
         else:
-            parts = urlsplit(target)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                url_target(target)  # Invalid also for what urlsplit cannot parse ("http://[::1", a bad port)
+            except Invalid:
                 raise Invalid(f"invalid URL {target!r}: use http(s)://host/path" +
-                              (" or a path such as /health" if check.app_id else ""))
+                              (" or a path such as /health" if check.app_id else "")) from None
             policy.check_url(target)
     elif check.kind == "tcp":
         host, _, port = target.rpartition(":")

@@ -37,6 +37,7 @@ def test_internal_targets_are_refused_when_a_channel_is_configured(
         ("telegram", {"bot_token": "1:A", "chat_id": "1", "api_url": f"http://127.0.0.1:{inside.port}"}),
         ("apprise", {"url": inside.url.replace("http://", "json://") + "/x"}),
         ("apprise", {"url": "ntfy://192.168.1.20/topic"}),
+        ("apprise", {"url": "mailto://user:pass@example.com?smtp=10.0.0.5"}),
         ("email", {"host": "127.0.0.1", "port": 25, "from_addr": "s@example.com", "to": ["a@example.com"]}),
     ]:
         response = api.call("POST", "/channels", json={"name": "c", "type": type_, "config": config})

@@ -54,12 +54,14 @@ def apprise_targets(url: str) -> list[tuple[str, int]]:
         services = apprise.Apprise()
         services.add(url)
         for service in services:
-            host = getattr(service, "host", None)
-            if not isinstance(host, str) or not host:
-                continue
             port = getattr(service, "port", None)
             secure = bool(getattr(service, "secure", False))
-            found.append((host, int(port) if isinstance(port, int) and port else (443 if secure else 80)))
+            port = int(port) if isinstance(port, int) and port else (443 if secure else 80)
+            # `host` is the URL's; mailto:// may send to another server named in the query (?smtp=…)
+            for attr in ("host", "smtp_host"):
+                host = getattr(service, attr, None)
+                if isinstance(host, str) and host:
+                    found.append((host, port))
     return found
 
 
