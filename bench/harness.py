@@ -240,6 +240,9 @@ class Slipway:
             runtime = LocalRuntime(self.home / "instances")
             for instance_id in runtime.instances():
                 runtime.stop(instance_id, 1.0)
+            from slipway.sandbox import Isolation, Sandbox
+
+            Sandbox(Isolation("users", "cleanup"), self.home).remove_all_users()  # the apps' system users
         except Exception as exc:  # the sweep below still gets them
             print(f"[harness] runtime cleanup: {exc}", file=sys.stderr)
         try:  # so is Caddy

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["deploy_speed", "zero_downtime", "footprint", "router_overhead"]
+BENCHES = ["deploy_speed", "zero_downtime", "footprint", "router_overhead", "sandbox_cost"]
 
 
 def main() -> int:

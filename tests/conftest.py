@@ -139,6 +139,24 @@ _PG_ADMIN = _PgAdmin()
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _PG_ADMIN.finish()  # every test database is gone before the run ends
+    _remove_app_users(session)
+
+
+def _remove_app_users(session: pytest.Session) -> None:
+    """System users the sandbox created for apps of this run's homes (users mode, as root) go with it."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+
+    from slipway.sandbox import USER_COMMENT, USER_PREFIX, _delete_user
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    base = str(factory.getbasetemp())
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(USER_PREFIX) and entry.pw_gecos.startswith(USER_COMMENT) and base in entry.pw_gecos:
+            _delete_user(entry.pw_name)
 
 
 def free_port() -> int:

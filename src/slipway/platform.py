@@ -18,8 +18,11 @@ from slipway.crypto import Box
 from slipway.db import make_engine, migrate, session_factory
 from slipway.egress import Policy
 from slipway.errors import Invalid
+from slipway.homefiles import secure_home
 from slipway.routing.base import MemoryRouter, Router
 from slipway.runtimes.base import Runtime
+from slipway.sandbox import Isolation, Sandbox
+from slipway.sandbox import from_settings as sandbox_from_settings
 
 if TYPE_CHECKING:
     from slipway.jobs.worker import Worker
@@ -39,11 +42,19 @@ class Platform:
     runtimes: dict[str, Runtime] = field(default_factory=dict)
     # Where user-aimed requests may go (see slipway/egress.py); tests replace it to inject a resolver.
     egress: Policy = field(default=None)  # type: ignore[assignment]
+    sandbox: Sandbox | None = field(default=None)  # None: unisolated (a platform built by hand in tests)
 
     def __post_init__(self) -> None:
         self.runtimes.setdefault("local", self.runtime)
         if self.egress is None:
             self.egress = Policy.from_settings(self.settings)
+
+    @property
+    def isolation(self) -> Isolation:
+        """How app code is isolated on this host (see slipway.sandbox); decided once at start-up."""
+        if self.sandbox is None:
+            return Isolation("unisolated", "no sandbox configured")
+        return self.sandbox.isolation
 
     def runtime_for(self, name: str) -> Runtime:
         """The runtime an app or instance names; a clear error when this control plane has none such."""
@@ -72,7 +83,9 @@ def build_platform(settings: Settings, *, runtime: Runtime | None = None, router
     engine = make_engine(settings.db_url)
     if run_migrations:
         migrate(engine)
-    local = runtime or _local_runtime(settings)
+    secure_home(settings.home)
+    sandbox = sandbox_from_settings(settings.sandbox, settings.home)
+    local = runtime or _local_runtime(settings, sandbox)
     extra = dict(runtimes) if runtimes is not None else _other_runtimes(settings)
     return Platform(
         settings=settings,
@@ -82,6 +95,7 @@ def build_platform(settings: Settings, *, runtime: Runtime | None = None, router
         runtime=local,
         router=router or _router(settings),
         runtimes={"local": local, **extra},
+        sandbox=sandbox,
     )
 
 
@@ -96,10 +110,10 @@ def _other_runtimes(settings: Settings) -> dict[str, Runtime]:
     return {"docker": DockerRuntime(host)}
 
 
-def _local_runtime(settings: Settings) -> Runtime:
+def _local_runtime(settings: Settings, sandbox: Sandbox) -> Runtime:
     from slipway.runtimes.local.runtime import LocalRuntime
 
-    return LocalRuntime(settings.path("instances"))
+    return LocalRuntime(settings.path("instances"), sandbox=sandbox)
 
 
 def _router(settings: Settings) -> Router:

@@ -27,6 +27,8 @@ def platform(settings: Settings) -> Iterator[Platform]:
         runtime = plat.runtime
         for instance_id in runtime.instances():
             runtime.stop(instance_id, 0.5)
+        if plat.sandbox is not None:
+            plat.sandbox.remove_all_users()  # the apps' system users (users mode)
         plat.close()
 
 

@@ -119,7 +119,7 @@ def test_restart_stop_start_delete(api: Api, make_repo) -> None:  # type: ignore
 
 def test_release_command_runs_before_start(api: Api, make_repo) -> None:  # type: ignore[no-untyped-def]
     files = python_app_files()
-    files["slipway.toml"] = '[release]\ncommand = "echo migrating > migrated.txt"\n[health]\npath = "/health"\n'
+    files["slipway.toml"] = '[release]\ncommand = "echo migrating > $HOME/migrated.txt"\n[health]\npath = "/health"\n'
     repo = make_repo(files=files)
     api.call("POST", "/apps", 201, json={"name": "migrates", "git_url": repo.url})
     deploy = api.deploy("migrates")

@@ -37,4 +37,10 @@ def delete(platform: Platform, name: str, *, actor: str) -> None:
         session.delete(app)
     routing.apply(platform)
     shutil.rmtree(platform.settings.home / "artifacts" / name, ignore_errors=True)
+    # what the app wrote and owns goes too: a later app of the same name must not inherit its home, its
+    # dependency cache (a poisoned venv) or its system user
+    shutil.rmtree(platform.settings.home / "homes" / name, ignore_errors=True)
+    shutil.rmtree(platform.settings.home / "cache" / "apps" / name, ignore_errors=True)
+    if platform.sandbox is not None:
+        platform.sandbox.remove_user(name)
     push_repos.remove(platform.settings, name)

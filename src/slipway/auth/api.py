@@ -31,7 +31,7 @@ from slipway.auth.schemas import (
 )
 from slipway.auth.service import Principal
 from slipway.db import transaction, utcnow
-from slipway.errors import Forbidden, Invalid, NotFound
+from slipway.errors import Conflict, Forbidden, Invalid, NotFound
 from slipway.web.deps import AccessDep, CurrentPrincipal, PlatformDep
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -40,11 +40,14 @@ teams_router = APIRouter(prefix="/api/v1", tags=["teams"])
 
 @router.get("/health", responses={503: {"description": "a part Slipway needs is down; `error` names it"}})
 def health(platform: PlatformDep, response: Response) -> dict[str, object]:
-    """ok, or 503 naming the failing part (database, router) in `error` and `checks`."""
+    """ok, or 503 naming the failing part (database, router) in `error` and `checks`; and how app code is
+    isolated (`isolation`: "unisolated" is loud on purpose)."""
     from slipway import selfcheck
 
     checks = selfcheck.check(platform)
-    body: dict[str, object] = {"status": "ok", "version": __version__, "checks": checks}
+    isolation = platform.isolation
+    body: dict[str, object] = {"status": "ok", "version": __version__, "checks": checks,
+                               "isolation": {"mode": isolation.mode, "reason": isolation.reason}}
     failing = [reason for reason in checks.values() if reason != "ok"]
     if failing:
         response.status_code = 503
@@ -207,6 +210,11 @@ def create_team(body: TeamCreate, who: CurrentPrincipal, platform: PlatformDep, 
             owner = auth_service.user_by_name(session, body.owner)
         else:
             raise Invalid("name the team's first owner: a host-made token has no account of its own")
+        isolation = platform.isolation
+        if not isolation.isolated and team_service.teams(session):
+            # teams share the host only behind the sandbox: unisolated, one team's app reads everything
+            raise Conflict(f"a second team needs the sandbox, and Slipway runs unisolated here "
+                           f"({isolation.reason}): install bubblewrap and restart, then create the team")
         team = team_service.create_team(session, name=body.name, owner=owner, actor=who.actor)
         team_service.create_project(session, team=team, name=body.name, actor=who.actor)
         if invitee is not None:

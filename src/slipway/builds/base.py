@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from slipway.sandbox import Sandbox
 
 Log = Callable[[str], None]
 
@@ -42,6 +45,15 @@ class BuildContext:
     log: Log
     timeout: float = 900.0
     deadline: float | None = None  # time.monotonic() value; set when the build starts (from timeout)
+    # every step runs in the app's sandbox (see slipway.sandbox): as the app's user, seeing only the
+    # build dir and the app's own cache (writable); None: unsandboxed (tests of the detectors alone)
+    sandbox: Sandbox | None = None
+    app: str = ""
+
+    def give(self, *paths: Path, recursive: bool = False) -> None:
+        """What the control plane made for the build becomes the app's (its user writes it in users mode)."""
+        if self.sandbox is not None and self.app:
+            self.sandbox.give(self.app, *paths, recursive=recursive)
 
 
 class Detector(Protocol):

@@ -81,13 +81,16 @@ class NodeDetector:
                 ctx.log(f"reusing cached node_modules {key}")
                 steps.remove(modules)
                 steps.copy_tree(cached / "node_modules", modules, hardlink=True)
+                ctx.give(modules, recursive=True)
             else:
                 ctx.log(f"installing Node dependencies: {described}")
                 steps.run(ctx, command, what=described.split(" (")[0], cwd=app, env=env)
                 modules.mkdir(exist_ok=True)  # a package without dependencies gets none
+                ctx.give(modules)
                 tmp = root / f".{key}.tmp-{secrets.token_hex(4)}"
                 try:
                     steps.copy_tree(modules, tmp / "node_modules", hardlink=False)
+                    ctx.give(tmp, recursive=True)
                     os.rename(tmp, cached)  # atomic: the cache entry is complete or absent
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)

@@ -160,6 +160,7 @@ def ensure_env(ctx: BuildContext, *, key: str, python: str, install: list[str], 
             ctx.log(f"reusing cached Python environment {key}")
             return link
         (root / "envs").mkdir(parents=True, exist_ok=True)
+        ctx.give(root, root / "envs")
         real = root / "envs" / f"{key}-{secrets.token_hex(4)}"
         ctx.log(f"creating Python environment {key} for {described}")
         try:
@@ -168,6 +169,7 @@ def ensure_env(ctx: BuildContext, *, key: str, python: str, install: list[str], 
             if deps_file is not None:
                 reqs = real / "slipway-requirements.txt"
                 reqs.write_text(deps_file, encoding="utf-8")
+                ctx.give(reqs)
                 install = ["-r", str(reqs)]
             if install:
                 ctx.log(f"installing dependencies from {described}")

@@ -50,6 +50,8 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
     steps.copy_tree(source, app, skip_git=True)
     # nothing in the artifact may point out of it: Caddy serves static sites from it, instances run in it
     paths.drop_escaping_links(app, ctx.log)
+    ctx.give(app, ctx.cache_dir, recursive=False)
+    ctx.give(app, recursive=True)  # the build writes its own dir (as the app's user when Slipway is root)
 
     config = load_slipway_toml(app) or AppConfig()
     procfile = load_procfile(app) or {}

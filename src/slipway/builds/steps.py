@@ -61,7 +61,15 @@ def run(ctx: BuildContext, args: Sequence[str | Path], *, what: str, cwd: Path,
             key_lines.append(line)
         ctx.log(line)
 
-    result = proc.run(args, cwd=cwd, env=env, timeout=remaining(ctx), on_line=on_line, tail_lines=TAIL_LINES)
+    argv = [str(a) for a in args]
+    box = ctx.sandbox
+    if box is not None and ctx.app and box.isolation.isolated:
+        # the app's own code (install scripts, setup.py, the build command): in its sandbox, where only
+        # the build dir and the app's own cache are there (and writable)
+        box.prepare(ctx.app)
+        env = {**env, "HOME": str(box.app_home(ctx.app))}
+        argv = box.wrap(argv, app=ctx.app, cwd=cwd, rw=[ctx.artifact_dir, ctx.cache_dir, box.app_home(ctx.app)])
+    result = proc.run(argv, cwd=cwd, env=env, timeout=remaining(ctx), on_line=on_line, tail_lines=TAIL_LINES)
     if result.timed_out:
         raise errors.BuildError(f"{what} timed out (build timeout {ctx.timeout:g}s)",
                                 detail={"tail": result.tail})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
 
         settings = Settings()
         _logging(settings)
+        os.umask(0o077)  # whatever the control plane writes (db, logs, state) is its own alone
         settings.home.mkdir(parents=True, exist_ok=True)
         migrate_in_subprocess(settings.db_url)
         typer.echo(f"Slipway on http://{settings.listen} · apps at http://<app>.{settings.base_domain}:"
@@ -57,6 +59,7 @@ def register(app: typer.Typer) -> None:
 
         settings = Settings()
         _logging(settings)
+        os.umask(0o077)  # whatever the control plane writes (db, logs, state) is its own alone
         settings.home.mkdir(parents=True, exist_ok=True)
         migrate_in_subprocess(settings.db_url)
         platform = build_platform(settings, run_migrations=False)

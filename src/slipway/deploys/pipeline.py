@@ -168,9 +168,10 @@ class DeployRun:
             git_service.fetch(url=url, commit=commit, dest=source, log=self.log, ref=self._pull_ref)
             drop_escaping_links(source, self.log)  # a link out of the checkout never reaches the build
             self._step("build", f"Building {commit[:12]}")
+            # caches per app: a shared venv or node_modules would let one app's build poison another's
             result = build_service.build(BuildContext(
-                source_dir=source, artifact_dir=artifact, cache_dir=self.settings.path("cache"),
-                log=self.log, timeout=self.settings.build_timeout))
+                source_dir=source, artifact_dir=artifact, cache_dir=self.settings.path("cache", "apps", app.name),
+                log=self.log, timeout=self.settings.build_timeout, sandbox=self.platform.sandbox, app=app.name))
         except BaseException:
             shutil.rmtree(artifact, ignore_errors=True)
             raise
@@ -419,8 +420,16 @@ class DeployRun:
         full_env = {"HOME": str(self.settings.path("homes", self._app().name)),
                     "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                     **release.config.get("env", {}), **env, "SLIPWAY_RELEASE": str(release.version)}
-        # the command is the app's own release script, run with the app's privileges (like its Procfile)
-        result = run_process(["/bin/sh", "-c", command], cwd=release.artifact_path, env=full_env,
+        # the command is the app's own release script, run with the app's privileges (like its Procfile):
+        # in its sandbox, like the instances (its release read-only, its home writable)
+        argv = ["/bin/sh", "-c", command]
+        box = self.platform.sandbox
+        if box is not None and box.isolation.isolated:
+            name = self._app().name
+            box.prepare(name)
+            ro, rw = box.runtime_paths(name, release.artifact_path, full_env)
+            argv = box.wrap(argv, app=name, cwd=release.artifact_path, ro=ro, rw=rw)
+        result = run_process(argv, cwd=release.artifact_path, env=full_env,
                              timeout=self.settings.build_timeout, on_line=self.log)
         if not result.ok:
             why = "timed out" if result.timed_out else f"exited with code {result.returncode}"

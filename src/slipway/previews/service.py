@@ -260,6 +260,11 @@ def _refusal(session: Session, platform: Platform, parent: App, config: PreviewC
         return f"the preview's name {name!r} would be longer than {MAX_NAME} characters"
     if session.scalar(select(App.id).where(App.name == name)) is not None:
         return f"an app named {name!r} already exists"
+    isolation = platform.isolation
+    if pull.fork and not isolation.isolated:
+        # a fork's code is a stranger's: it runs only inside the sandbox, never with the platform in reach
+        return (f"pull requests from forks are not previewed: Slipway runs unisolated on this host "
+                f"({isolation.reason}); install bubblewrap and restart Slipway to preview them")
     return None
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psutil
+
 WRITE_PATIENCE = 10.0  # seconds input waits for the command to read it before it is dropped
 
 
@@ -66,14 +68,19 @@ class PtyProcess:
     terminal); read and write the master side with `read` and `write`. A runtimes.base.Terminal."""
 
     def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 24, cols: int = 80,
-                 join: Callable[[], None] | None = None, on_close: Callable[[], None] | None = None) -> None:
+                 controlling_tty: bool = True, join: Callable[[], None] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        """controlling_tty=False: the command makes the PTY its controlling terminal itself (a sandbox does,
+        inside its own PID namespace, with `setsid --ctty`: a shell must find its terminal's process group
+        there). join: called in the child before exec (into the one-off's cgroup); on_close: after close()."""
         self._on_close = on_close  # e.g. remove the one-off's cgroup once its session is over
         master, slave = os.openpty()
         try:
             set_size(slave, rows, cols)
             self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
                                          start_new_session=True, close_fds=True,
-                                         preexec_fn=functools.partial(_in_child, join))  # noqa: PLW1509
+                                         # into the cgroup, setsid, then TIOCSCTTY
+                                         preexec_fn=functools.partial(_in_child, join, controlling_tty))  # noqa: PLW1509
         except BaseException:
             os.close(master)
             raise
@@ -110,9 +117,16 @@ class PtyProcess:
     def terminate(self, grace: float = 3.0) -> None:
         """End the whole session of the command (its children too)."""
         if self.proc.poll() is None:
+            # its descendants too, by name: in a sandbox they are in a session of their own
+            tree: list[psutil.Process] = []
+            with contextlib.suppress(psutil.Error):
+                tree = psutil.Process(self.proc.pid).children(recursive=True)
             for sig in (signal.SIGHUP, signal.SIGKILL):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.proc.pid, sig)
+                for child in tree:
+                    with contextlib.suppress(psutil.Error):
+                        child.send_signal(sig)
                 try:
                     self.proc.wait(grace)
                     break
@@ -129,11 +143,12 @@ class PtyProcess:
             self._on_close = None
 
 
-def _in_child(join: Callable[[], None] | None) -> None:
+def _in_child(join: Callable[[], None] | None, controlling_tty: bool) -> None:
     # between fork and exec: into the one-off's cgroup (limits from the start), then take the terminal
     if join is not None:
         join()
-    _controlling_tty()
+    if controlling_tty:
+        _controlling_tty()
 
 
 def _controlling_tty() -> None:

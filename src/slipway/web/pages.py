@@ -116,8 +116,11 @@ def render(request: Request, template: str, status: int = 200, /, *, who: Princi
     flash = _read_flash(request) if not template.startswith("partials/") else None
     who = who or getattr(request.state, "principal", None)
     csrf = who.session.csrf_token if who is not None and who.session is not None else ""
+    platform = getattr(request.app.state, "platform", None)
+    isolation = platform.isolation if platform is not None else None
+    unisolated = isolation if isolation is not None and not isolation.isolated else None  # banner, every page
     html = templates.get_template(template).render(request=request, user=who.name if who else None, csrf=csrf,
-                                               flash=flash, **context)
+                                               flash=flash, unisolated=unisolated, **context)
     response = HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
     if flash is not None:
         response.delete_cookie(FLASH_COOKIE, path="/")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -54,8 +55,17 @@ def test_supervisor_spec_round_trips() -> None:
     spec = SupervisorSpec(
         InstanceSpec("web-1", "app", 3, "web", "python app.py", "/srv", {"PORT": "1"}, 1, 2.5),
         RestartPolicy(backoff_initial=0.1), log_max_bytes=1000, log_backups=1,
+        argv=["bwrap", "--", "sh"], sandboxed=True,
     )
-    assert SupervisorSpec.from_json(spec.to_json()) == spec
+    # everything but the environment (the app's secrets): the supervisor gets that over a pipe
+    assert SupervisorSpec.from_json(spec.to_json()) == dataclasses.replace(
+        spec, instance=dataclasses.replace(spec.instance, env={}))
+
+
+def test_the_spec_file_holds_no_environment() -> None:
+    spec = SupervisorSpec(InstanceSpec("web-1", "app", 3, "web", "python app.py", "/srv",
+                                       {"DATABASE_URL": "postgres://u:hunter2@db/x"}, 1, 2.5))
+    assert "hunter2" not in spec.to_json()
 
 
 def test_process_matches_checks_create_time_and_cmdline() -> None:

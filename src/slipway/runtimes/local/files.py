@@ -66,13 +66,23 @@ class SupervisorSpec:
     policy: RestartPolicy = RestartPolicy()
     log_max_bytes: int = 10_000_000
     log_backups: int = 3
+    # the command line the supervisor runs: the sandbox around `/bin/sh -c "exec <command>"`, built by
+    # the runtime (None: that shell line alone, unsandboxed)
+    argv: list[str] | None = None
+    sandboxed: bool = False  # argv runs under bubblewrap: an exit status 128+N means "killed by signal N"
 
     def to_json(self) -> str:
+        """The spec file: everything but the environment, which holds the app's secrets. The supervisor
+        gets that over a pipe at launch and keeps it in memory (see LocalRuntime._launch)."""
+        instance = dataclasses.asdict(self.instance)
+        instance["env"] = {}
         return json.dumps({
-            "instance": dataclasses.asdict(self.instance),
+            "instance": instance,
             "policy": self.policy.to_dict(),
             "log_max_bytes": self.log_max_bytes,
             "log_backups": self.log_backups,
+            "argv": self.argv,
+            "sandboxed": self.sandboxed,
         }, indent=2)
 
     @classmethod
@@ -86,6 +96,8 @@ class SupervisorSpec:
             policy=RestartPolicy.from_dict(data.get("policy", {})),
             log_max_bytes=int(data.get("log_max_bytes", 10_000_000)),
             log_backups=int(data.get("log_backups", 3)),
+            argv=[str(a) for a in data["argv"]] if data.get("argv") else None,
+            sandboxed=bool(data.get("sandboxed", False)),
         )
 
 
@@ -127,7 +139,8 @@ def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and os.replace so a reader never sees half a file."""
     # pid and thread in the name: concurrent writers must not share a temporary file
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the control plane's alone
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
 

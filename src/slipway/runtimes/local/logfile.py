@@ -68,7 +68,9 @@ class RotatingLog:
         self._fh = self._open()
 
     def _open(self) -> BinaryIO:
-        fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the life of the supervisor
+        # 0600: the app's output may hold its secrets; the supervisor (Slipway's user) writes it, not the app
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fh = open(fd, "ab")  # noqa: SIM115 - kept open for the life of the supervisor
         self._size = fh.tell()
         return fh
 

@@ -8,6 +8,7 @@ and a control plane that was killed re-attaches simply by being constructed agai
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -37,6 +38,7 @@ from slipway.runtimes.local.files import (
 )
 from slipway.runtimes.local.policy import RestartPolicy
 from slipway.runtimes.pty import PtyProcess
+from slipway.sandbox import Sandbox
 
 SUPERVISOR_MODULE = "slipway.runtimes.local.supervisor"
 SUPERVISOR_DIED = "supervisor died"
@@ -47,8 +49,9 @@ class LocalRuntime:
 
     def __init__(self, root: Path, *, python: str = sys.executable, log_max_bytes: int = 10_000_000,
                  log_backups: int = 3, policy: RestartPolicy | None = None, start_timeout: float = 10.0,
-                 poll: float = 0.05) -> None:
+                 poll: float = 0.05, sandbox: Sandbox | None = None) -> None:
         self.root = Path(root)
+        self.sandbox = sandbox  # None or unisolated: the app runs as Slipway's user (tests, `off`)
         self.python = python
         self.log_max_bytes, self.log_backups = log_max_bytes, log_backups
         self.policy = policy or RestartPolicy()
@@ -67,12 +70,17 @@ class LocalRuntime:
         record = read_state(files)
         if record is not None and (self._supervisor_alive(files, record) or self._orphan_alive(record)):
             raise Conflict(f"instance {spec.instance_id} is already running")
-        files.dir.mkdir(parents=True, exist_ok=True)
-        sup_spec = SupervisorSpec(spec, self.policy, self.log_max_bytes, self.log_backups)
+        files.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # --die-with-parent: the parent is the instance's supervisor (detached, it outlives the control
+        # plane); if it dies, the sandbox goes with it instead of running on unsupervised and unseen
+        argv = self._sandboxed(spec, ["/bin/sh", "-c", "exec " + spec.command], die_with_parent=True,
+                               reset_term=True)
+        sup_spec = SupervisorSpec(spec, self.policy, self.log_max_bytes, self.log_backups,
+                                  argv=argv, sandboxed=argv is not None)
         write_atomic(files.spec, sup_spec.to_json())
         for stale in (files.state, files.stop_request, files.pid):
             stale.unlink(missing_ok=True)
-        self._launch(files)
+        self._launch(files, spec.env)
         self._await_first_state(files)
 
     def stop(self, instance_id: str, grace: float | None = None) -> None:
@@ -170,8 +178,9 @@ class LocalRuntime:
         in a cgroup of its own with the instance's limits (the process limit at least)."""
         group = self._one_off_cgroup(spec, on_line)
         # the command is the app's own code, run with the app's privileges like its Procfile lines
+        full = self._sandboxed(spec, argv, die_with_parent=True) or argv
         try:
-            result = proc.run(argv, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line,
+            result = proc.run(full, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line,
                               preexec_fn=group.join if group is not None else None)
         except OSError as exc:
             on_line(f"cannot run {argv[0]}: {exc.strerror or exc}")
@@ -191,9 +200,16 @@ class LocalRuntime:
                 group.kill_all()
                 group.remove()
 
+        # not --die-with-parent: the thread that opens the terminal may end before the session does.
+        # Sandboxed, the command takes the terminal inside its PID namespace (a shell restores the
+        # terminal's process group on exit, and one from outside does not exist in there)
+        full = self._sandboxed(spec, ["setsid", "--ctty", "--wait", "--", *argv], die_with_parent=False)
+        join = group.join if group is not None else None
         try:
-            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols,
-                              join=group.join if group is not None else None, on_close=release)
+            if full is not None:
+                return PtyProcess(full, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, controlling_tty=False,
+                                  join=join, on_close=release)
+            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, join=join, on_close=release)
         except OSError as exc:
             release()
             raise Invalid(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
@@ -210,31 +226,46 @@ class LocalRuntime:
             on_line(f"[slipway] {group.unenforced}")
         return group
 
+    def _sandboxed(self, spec: InstanceSpec, argv: list[str], *, die_with_parent: bool,
+                   reset_term: bool = False) -> list[str] | None:
+        """`argv` inside the app's sandbox (see slipway.sandbox); None when this runtime has none."""
+        box = self.sandbox
+        if box is None or not box.isolation.isolated:
+            return None
+        box.prepare(spec.app)
+        ro, rw = box.runtime_paths(spec.app, spec.cwd, spec.env)
+        if reset_term:  # see Supervisor._preexec: the app must get SIGTERM's default disposition back
+            argv = ["env", "--default-signal=TERM", "--", *argv]
+        return box.wrap(argv, app=spec.app, cwd=spec.cwd, ro=ro, rw=rw, die_with_parent=die_with_parent)
+
     def _files(self, instance_id: str) -> InstanceFiles:
         if not INSTANCE_ID.match(instance_id):
             raise Invalid(f"invalid instance id {instance_id!r}: use lowercase letters, digits and '-'")
         return InstanceFiles(self.root.resolve() / instance_id)
 
-    def _launch(self, files: InstanceFiles) -> None:
+    def _launch(self, files: InstanceFiles, app_env: dict[str, str]) -> None:
         # a small environment: the supervisor lives long and needs none of the control plane's secrets
         # (the app gets exactly spec.env anyway); it must import this very slipway, installed or not
         package_root = str(Path(slipway.__file__).resolve().parent.parent)
         env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL", "TZ") if key in os.environ}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        with open(files.supervisor_log, "ab") as errors:
+        errors_fd = os.open(files.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with open(errors_fd, "ab") as errors:
             # start_new_session: out of our session and process group, so signals to us don't reach it;
             # the process then forks and exits (see supervisor.daemonize), so we reap it right here and
             # the real supervisor is adopted by init: not our child, and it survives our death.
             try:
                 first = subprocess.Popen(
                     [self.python, "-m", SUPERVISOR_MODULE, str(files.dir)],
-                    cwd=files.dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    cwd=files.dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                     stderr=errors, close_fds=True, start_new_session=True,
                 )
             except OSError as exc:
                 raise Unavailable(f"cannot run the supervisor with {self.python}: {exc}") from exc
         try:
-            returncode = first.wait(timeout=self.start_timeout)
+            # the app's environment goes over a pipe, never into a file: the supervisor keeps it in memory
+            first.communicate(json.dumps({"env": app_env}).encode(), timeout=self.start_timeout)
+            returncode = first.returncode
         except subprocess.TimeoutExpired:
             first.kill()
             first.wait()

@@ -37,8 +37,10 @@ TICK = 1.0  # longest sleep: the child is polled at least this often even if a S
 
 
 class Supervisor:
-    def __init__(self, files: InstanceFiles, spec: SupervisorSpec) -> None:
+    def __init__(self, files: InstanceFiles, spec: SupervisorSpec, env: dict[str, str] | None = None) -> None:
         self.files, self.spec = files, spec
+        # the app's environment: handed over at launch and kept in memory only (never in a file)
+        self.env = dict(spec.instance.env if env is None else env)
         self.log = RotatingLog(files.log, spec.log_max_bytes, spec.log_backups)
         self.crashes = CrashHistory(spec.policy)
         self.state = StateRecord(spec.instance.instance_id, "starting", supervisor_pid=os.getpid(),
@@ -117,16 +119,16 @@ class Supervisor:
             # The shell only parses it as its author intended; `exec` makes the app replace the shell
             # so signals and exit statuses are the app's own.
             self.proc = subprocess.Popen(
-                ["/bin/sh", "-c", "exec " + inst.command],
+                self.spec.argv or ["/bin/sh", "-c", "exec " + inst.command],
                 cwd=inst.cwd,
-                env=dict(inst.env),
+                env=dict(self.env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 close_fds=True,  # the app gets 0/1/2 only
                 process_group=0,  # its own group, so stop and cleanup reach everything it forks
                 # into its cgroup before exec: whatever it allocates or forks is limited from the start
-                preexec_fn=self.cgroup.join if self.cgroup is not None else None,  # one thread: safe
+                preexec_fn=self._preexec,  # one thread: safe
             )
         except OSError as exc:
             self.log.write(format_line("stderr", f"[slipway] could not start: {exc}"))
@@ -144,6 +146,15 @@ class Supervisor:
         self.state.app_create_time = create_time_of(self.proc.pid)
         self.state.started_at = time.time()
         self.write_state()
+
+    def _preexec(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.join()
+        if self.spec.sandboxed:
+            # bubblewrap does not pass SIGTERM on: it must not die of it before the app inside has
+            # finished its graceful stop (the app gets the signal too: same process group; inside, `env
+            # --default-signal=TERM` gives it back the default disposition)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def pump(self, timeout: float) -> None:
         """Wait up to `timeout` for output or a signal; write out every complete line."""
@@ -192,6 +203,8 @@ class Supervisor:
         assert self.proc is not None
         _killpg(self.proc.pid, signal.SIGKILL)  # leftovers would hold the port and the pipes
         returncode = self.proc.wait()
+        if self.spec.sandboxed and 128 < returncode <= 128 + 64:
+            returncode = 128 - returncode  # bubblewrap reports "killed by signal N" as 128+N
         deadline = time.monotonic() + 1.0  # a process that left the group may hold the pipes: don't wait
         while self.has_pipes() and time.monotonic() < deadline:
             self.pump(0.1)
@@ -289,8 +302,11 @@ def main(argv: list[str]) -> int:
         return 2
     files = InstanceFiles(Path(argv[0]).resolve())
     spec = SupervisorSpec.from_json(files.spec.read_text(encoding="utf-8"))
+    stdin = sys.stdin
+    handed = stdin.buffer.read() if stdin is not None and not stdin.isatty() else b""  # the env, if given
+    env = json.loads(handed)["env"] if handed.strip() else None
     daemonize()
-    supervisor = Supervisor(files, spec)
+    supervisor = Supervisor(files, spec, env)
     supervisor.install_signals()
     write_atomic(files.pid, f"{os.getpid()}\n")
     try:
