@@ -145,7 +145,7 @@ def test_router_down(tmp_path: Path, settings: Settings) -> None:
         binary = find_caddy()
     except Unavailable as exc:
         pytest.skip(exc.message)
-    admin = tmp_path / "caddy" / "admin.sock"  # nothing listens there: Caddy is down
+    admin = str(tmp_path / "caddy" / "admin.sock")  # the admin API is a unix socket (egress); nobody listens
     process = CaddyProcess(binary, admin, tmp_path / "caddy")
     router = CaddyRouter(admin, closed_port(), closed_port(), process=process, bind_host="127.0.0.1")
     plat = build_platform(settings, runtime=NoRuntime(), router=router)  # type: ignore[arg-type]
