@@ -33,12 +33,10 @@ def run(
     timeout: float | None = None,
     on_line: Callable[[str], None] | None = None,
     tail_lines: int = 40,
-    preexec_fn: Callable[[], None] | None = None,
 ) -> Result:
     """Run `args`, feed each output line (stdout and stderr merged) to `on_line`, keep the last lines.
 
-    The child gets its own process group so a timeout kills everything it started. `preexec_fn` runs in
-    the child before exec (e.g. joining a cgroup); it must be async-signal-safe in spirit: no threads, no locks.
+    The child gets its own process group so a timeout kills everything it started.
     """
     argv = [str(a) for a in args]
     tail: deque[str] = deque(maxlen=tail_lines)
@@ -50,7 +48,6 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=preexec_fn,  # noqa: PLW1509 - only cgroup joins: writes to two files
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout if timeout else None

@@ -106,9 +106,17 @@ class Cgroup:
         return [d / "cgroup.procs" for d in self.dirs]
 
     def join(self) -> None:
-        """Move the calling process in (called in the child between fork and exec)."""
+        """Move the calling process in (the single-threaded supervisor, between fork and exec)."""
         for procs in self.procs_files:
             procs.write_text("0")
+
+    def enter(self, argv: list[str]) -> list[str]:
+        """`argv`, run so that it starts inside this cgroup: a tiny shell writes its own pid into each
+        cgroup.procs, then execs argv (no user string is parsed: the files and argv are positional).
+        Not a preexec_fn: code between fork and exec in a threaded server can deadlock."""
+        files = [str(p) for p in self.procs_files]
+        script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+        return ["/bin/sh", "-c", script, "slipway-cgroup", str(len(files)), *files, *argv]
 
     def oom_kills(self) -> int:
         if self.memory is None:

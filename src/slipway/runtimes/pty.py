@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import os
 import select
 import signal
@@ -68,19 +67,18 @@ class PtyProcess:
     terminal); read and write the master side with `read` and `write`. A runtimes.base.Terminal."""
 
     def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 24, cols: int = 80,
-                 controlling_tty: bool = True, join: Callable[[], None] | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 controlling_tty: bool = True, on_close: Callable[[], None] | None = None) -> None:
         """controlling_tty=False: the command makes the PTY its controlling terminal itself (a sandbox does,
         inside its own PID namespace, with `setsid --ctty`: a shell must find its terminal's process group
-        there). join: called in the child before exec (into the one-off's cgroup); on_close: after close()."""
+        there). on_close: called after close()."""
         self._on_close = on_close  # e.g. remove the one-off's cgroup once its session is over
         master, slave = os.openpty()
         try:
             set_size(slave, rows, cols)
             self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
                                          start_new_session=True, close_fds=True,
-                                         # into the cgroup, setsid, then TIOCSCTTY
-                                         preexec_fn=functools.partial(_in_child, join, controlling_tty))  # noqa: PLW1509
+                                         # setsid, then TIOCSCTTY
+                                         preexec_fn=_controlling_tty if controlling_tty else None)
         except BaseException:
             os.close(master)
             raise
@@ -141,14 +139,6 @@ class PtyProcess:
         if self._on_close is not None:
             self._on_close()
             self._on_close = None
-
-
-def _in_child(join: Callable[[], None] | None, controlling_tty: bool) -> None:
-    # between fork and exec: into the one-off's cgroup (limits from the start), then take the terminal
-    if join is not None:
-        join()
-    if controlling_tty:
-        _controlling_tty()
 
 
 def _controlling_tty() -> None:

@@ -179,9 +179,10 @@ class LocalRuntime:
         group = self._one_off_cgroup(spec, on_line)
         # the command is the app's own code, run with the app's privileges like its Procfile lines
         full = self._sandboxed(spec, argv, die_with_parent=True) or argv
+        if group is not None:
+            full = group.enter(full)
         try:
-            result = proc.run(full, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line,
-                              preexec_fn=group.join if group is not None else None)
+            result = proc.run(full, cwd=spec.cwd, env=spec.env, timeout=timeout, on_line=on_line)
         except OSError as exc:
             on_line(f"cannot run {argv[0]}: {exc.strerror or exc}")
             return 127
@@ -204,12 +205,12 @@ class LocalRuntime:
         # Sandboxed, the command takes the terminal inside its PID namespace (a shell restores the
         # terminal's process group on exit, and one from outside does not exist in there)
         full = self._sandboxed(spec, ["setsid", "--ctty", "--wait", "--", *argv], die_with_parent=False)
-        join = group.join if group is not None else None
+        enter = group.enter if group is not None else (lambda args: args)
         try:
             if full is not None:
-                return PtyProcess(full, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, controlling_tty=False,
-                                  join=join, on_close=release)
-            return PtyProcess(argv, cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, join=join, on_close=release)
+                return PtyProcess(enter(full), cwd=spec.cwd, env=spec.env, rows=rows, cols=cols,
+                                  controlling_tty=False, on_close=release)
+            return PtyProcess(enter(argv), cwd=spec.cwd, env=spec.env, rows=rows, cols=cols, on_close=release)
         except OSError as exc:
             release()
             raise Invalid(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
