@@ -6,10 +6,9 @@ import json
 from datetime import datetime
 
 import typer
-from rich.markup import escape
 
 from slipway.cli.client import ApiError, Client, decode
-from slipway.cli.output import console, emit_json, errors, short, table
+from slipway.cli.output import console, emit_json, errors, escape, short, table
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 NO_FOLLOW = typer.Option(False, "--no-follow", help="Return once queued instead of following the log.")

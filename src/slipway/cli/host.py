@@ -6,10 +6,12 @@ import gc
 import logging
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 import typer
 
-from slipway.config import Settings
+if TYPE_CHECKING:
+    from slipway.config import Settings
 
 
 def _logging(settings: Settings) -> None:
@@ -33,6 +35,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from slipway.app import create_app
+        from slipway.config import Settings
         from slipway.db import migrate_in_subprocess
 
         settings = Settings()
@@ -51,6 +54,7 @@ def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker() -> None:
         """Run job workers only (scale mode: several of these beside `slipway server`, on PostgreSQL)."""
+        from slipway.config import Settings
         from slipway.db import migrate_in_subprocess
         from slipway.platform import build_platform
         from slipway.server import Background
