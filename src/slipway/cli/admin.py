@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -51,14 +52,15 @@ def _sessions(settings: Settings | None = None) -> sessionmaker[Session]:
     from slipway.db import make_engine, migrate, session_factory
 
     settings = settings or Settings()
-    if not settings.database_url:
+    url = make_url(settings.db_url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
         # SQLite creates a missing file on connect: look before opening it
-        path = settings.home / "slipway.db"
-        if not path.is_file():
-            raise NoServer(f"no Slipway database in {_where(settings)}", HOW)
+        path = Path(url.database or "")
+        if not url.database or url.database == ":memory:" or not path.is_file():
+            where = f"in {_where(settings)}" if not settings.database_url else f"at {path} (SLIPWAY_DATABASE_URL)"
+            raise NoServer(f"no Slipway database {where}", HOW)
         shown = str(path)
-    else:
-        shown = make_url(settings.database_url).render_as_string(hide_password=True)
     engine = make_engine(settings.db_url)
     try:
         with engine.connect() as connection:
@@ -69,7 +71,7 @@ def _sessions(settings: Settings | None = None) -> sessionmaker[Session]:
         raise NoServer(f"cannot open the database {shown}: {reason}", HOW) from exc
     if not initialised:  # an empty database: no server ever ran on it
         engine.dispose()
-        raise NoServer(f"{shown} is not a Slipway server's database (no schema; home {_where(settings)})", HOW)
+        raise NoServer(f"{shown} is not a Slipway server's database: it has no Slipway tables", HOW)
     migrate(engine)
     return session_factory(engine)
 
