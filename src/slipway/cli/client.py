@@ -6,16 +6,15 @@ log, `slipway run`) use httpx, imported when one is opened."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 if TYPE_CHECKING:
+    import urllib.request
+
     import httpx
 
 
@@ -27,15 +26,18 @@ class ApiError(Exception):
         self.detail = detail
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """The API never redirects; following one would send the token wherever it points (as httpx, which the
-    CLI used before, a 3xx is an answer, not a hop)."""
+@cache
+def _opener() -> urllib.request.OpenerDirector:
+    import urllib.request  # with http.client, ssl, email…: not for --help or --version
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        """The API never redirects; following one would send the token wherever it points (as with httpx,
+        which the CLI used before, a 3xx is an answer, not a hop)."""
 
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+    return urllib.request.build_opener(NoRedirects)
 
 
 def _query_value(value: object) -> str:
@@ -46,6 +48,8 @@ def _query_value(value: object) -> str:
 
 
 def query(params: Mapping[str, Any]) -> str:
+    from urllib.parse import urlencode
+
     pairs = [(key, _query_value(item)) for key, value in params.items()
              for item in (value if isinstance(value, (list, tuple)) else [value])]
     return urlencode(pairs)
@@ -70,6 +74,10 @@ class Client:
 
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 json: Any = None) -> Any:
+        import http.client
+        import urllib.error
+        import urllib.request
+
         url = self.url + "/api/v1" + path + ("?" + query(params) if params else "")
         headers = {**self.headers, "Accept": "application/json"}
         body = None
@@ -78,7 +86,7 @@ class Client:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with _opener().open(request, timeout=self.timeout) as response:
                 status, content_type, content = response.status, response.headers.get("content-type", ""), \
                     response.read()
         except urllib.error.HTTPError as exc:  # 3xx, 4xx, 5xx: the API's answer

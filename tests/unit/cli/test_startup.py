@@ -48,3 +48,20 @@ def test_client_commands_load_no_server_package(argv: list[str]) -> None:
 def test_the_probe_sees_a_heavy_import() -> None:
     """The check above can fail: following a stream (here, logs -f) does load httpx."""
     assert "httpx" in loaded_by(["logs", "x", "-f"], f"http://127.0.0.1:{free_port()}")
+
+
+def test_version_loads_no_http_client_nor_rich() -> None:
+    probe = """
+import json, sys
+from slipway.cli.main import main
+sys.argv = ["slipway", "--version"]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in ("rich", "urllib.request", "http.client", "ssl", "pydantic") if m in sys.modules)),
+      file=sys.stderr)
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
+    assert result.stdout.startswith("slipway ") and json.loads(result.stderr.strip().splitlines()[-1]) == []
