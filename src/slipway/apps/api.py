@@ -92,7 +92,11 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
     if not detail:
         return AppOut(**base)
     last = deploy_service.deploys(session, app, limit=1)
-    return AppDetail(**base, scale=dict(app.scale), limits=dict(app.limits or {}),
+    static = bool(live and live.config.get("static_root"))
+    declared = {} if live is None or static else live.config.get("processes", {})
+    return AppDetail(**base, scale=dict(app.scale), static=static,
+                     processes={t: max(0, app.scale.get(t, 1)) for t in declared},  # as the deploy starts them
+                     limits=dict(app.limits or {}),
                      docker_build=dict(app.docker_build or {}), instances=instances,
                      env_keys=app_service.env_keys(session, app),
                      git_remote=platform.settings.git_remote(app.name),
@@ -157,7 +161,10 @@ def scale_app(name: str, body: ScaleIn, platform: PlatformDep, who: CurrentPrinc
     deploy_id = None
     with transaction(platform.sessions) as session:
         app = app_service.get(session, name)
-        changed = app_service.set_scale(session, app, body.processes, actor=who.actor)
+        live = session.get(Release, app.live_release_id) if app.live_release_id else None
+        changed = app_service.set_scale(session, app, body.processes, actor=who.actor,
+                                        declared=list(live.config.get("processes", {})) if live else None,
+                                        static=bool(live and live.config.get("static_root")))
         if changed and app.live_release_id is not None and app.desired_state == "running":
             deploy_id = deploy_service.request(session, app, kind="restart", actor=who.actor).id
         scale = dict(app.scale)

@@ -62,6 +62,11 @@ class AppOut(BaseModel):
 
 class AppDetail(AppOut):
     scale: dict[str, int]
+    processes: dict[str, int] = Field(default_factory=dict, description=(
+        "Process types of the live release and the instances each runs; {} before the first deploy and "
+        "for a static site."))
+    static: bool = Field(False, description="The live release is a static site, served by the router: "
+                         "no process.")
     limits: dict[str, dict[str, Any]] = Field(default_factory=dict)
     docker_build: dict[str, Any] = Field(default_factory=dict)
     instances: list[InstanceOut]

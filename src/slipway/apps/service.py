@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -108,12 +108,24 @@ def update(session: Session, app: App, *, git_url: str | None = None, branch: st
 MAX_INSTANCES = 20
 
 
-def set_scale(session: Session, app: App, processes: dict[str, int], *, actor: str = "system") -> bool:
-    """Instances per process type; True if it changed. Types a release lacks are simply not started."""
+def set_scale(session: Session, app: App, processes: dict[str, int], *, actor: str = "system",
+              declared: Collection[str] | None = None, static: bool = False) -> bool:
+    """Instances per process type; True if it changed.
+
+    `declared`: the process types of the release that runs (its Procfile or detected ones); a type it lacks
+    is refused (a typo would otherwise be stored and do nothing), except at 0. None: nothing deployed yet,
+    any type is kept for later. `static`: a static site, served by the router: nothing to scale."""
     for process_type, count in processes.items():
         validation.process_type(process_type)
         if not 0 <= count <= MAX_INSTANCES:
             raise Invalid(f"{process_type}={count}: a process type runs 0 to {MAX_INSTANCES} instances")
+    if static:
+        raise Invalid(f"{app.name} is a static site served by the router: it has no processes to scale")
+    if declared is not None:
+        unknown = sorted(t for t, count in processes.items() if count > 0 and t not in declared)
+        if unknown:
+            types = ", ".join(declared) or "none"
+            raise Invalid(f"{app.name} has no {', '.join(unknown)} process: its process types are {types}")
     scale = {**app.scale, **processes}
     if scale == app.scale:
         return False

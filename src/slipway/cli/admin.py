@@ -1,27 +1,85 @@
-"""Host-side administration: these commands open the database directly."""
+"""Host-side administration: these commands open the server's database directly.
+
+They need the server's environment (SLIPWAY_HOME, SLIPWAY_DATABASE_URL, SLIPWAY_SECRET_KEY…). Run without
+it, they say which home they looked in and how to point them at the server's; they never create a
+database (nor a home, nor a secret key) of their own."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from slipway.cli.output import console, emit_json, table
-from slipway.config import Settings
+from slipway.errors import SlipwayError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from slipway.config import Settings
 
 app = typer.Typer(no_args_is_help=True)
 user_app = typer.Typer(no_args_is_help=True, help="Dashboard users.")
 app.add_typer(user_app, name="user")
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 
+HOW = ("`slipway admin` opens the server's database: run it with the server's SLIPWAY_* environment "
+       "(SLIPWAY_HOME, and SLIPWAY_DATABASE_URL / SLIPWAY_SECRET_KEY if the server sets them), "
+       "e.g. SLIPWAY_HOME=/var/lib/slipway slipway admin tokens")
 
-def _sessions():  # type: ignore[no-untyped-def]
+
+class NoServer(SlipwayError):
+    """The environment points at no server's database."""
+
+
+def _where(settings: Settings) -> str:
+    if "SLIPWAY_HOME" in os.environ:
+        return f"{settings.home} (SLIPWAY_HOME)"
+    return f"{settings.home} (the default home: SLIPWAY_HOME is not set)"
+
+
+def _sessions(settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions on the server's database, brought to the current schema; NoServer if there is none."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from slipway.config import Settings
     from slipway.db import make_engine, migrate, session_factory
 
-    engine = make_engine(Settings().db_url)
+    settings = settings or Settings()
+    url = make_url(settings.db_url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        # SQLite creates a missing file on connect: look before opening it
+        path = Path(url.database or "")
+        if not url.database or url.database == ":memory:" or not path.is_file():
+            where = f"in {_where(settings)}" if not settings.database_url else f"at {path} (SLIPWAY_DATABASE_URL)"
+            raise NoServer(f"no Slipway database {where}", HOW)
+        shown = str(path)
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as connection:
+            initialised = inspect(connection).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise NoServer(f"cannot open the database {shown}: {reason}", HOW) from exc
+    if not initialised:  # an empty database: no server ever ran on it
+        engine.dispose()
+        raise NoServer(f"{shown} is not a Slipway server's database: it has no Slipway tables", HOW)
     migrate(engine)
     return session_factory(engine)
+
+
+def _settings() -> Settings:
+    from slipway.config import Settings
+
+    return Settings()
 
 
 @app.command("token")
@@ -88,11 +146,12 @@ def rotate_key(json_out: bool = JSON) -> None:
     from slipway.auth import keys
     from slipway.crypto import Box
 
-    settings = Settings()
+    settings = _settings()
+    sessions = _sessions(settings)  # first: resolving the key would create one in a home with no server
     if not settings.resolved_old_keys():
         console.print("note: SLIPWAY_OLD_SECRET_KEYS is empty: values are rewritten under the same key")
     box = Box(settings.resolved_secret_key(), *settings.resolved_old_keys())
-    counts = keys.rotate(_sessions(), box)
+    counts = keys.rotate(sessions, box)
     if json_out:
         return emit_json({"rotated": counts})
     for label, count in counts.items():
@@ -106,8 +165,9 @@ def prune_audit(json_out: bool = JSON) -> None:
     from slipway.audit import service as audit_service
     from slipway.db import transaction
 
-    with transaction(_sessions()) as session:
-        count = audit_service.prune(session, retention_days=Settings().audit_retention_days)
+    settings = _settings()
+    with transaction(_sessions(settings)) as session:
+        count = audit_service.prune(session, retention_days=settings.audit_retention_days)
     if json_out:
         return emit_json({"pruned": count})
     console.print(f"pruned {count} audit records")
@@ -129,8 +189,9 @@ def user_create(username: str,
     from slipway.auth import service, teams
     from slipway.db import transaction
 
+    sessions = _sessions()  # before asking for a password that would go nowhere
     password = _password(password_stdin)
-    with transaction(_sessions()) as session:
+    with transaction(sessions) as session:
         user = service.create_user(session, username=username, password=password, role=None)
         teams.set_member(session, team=teams.get_team(session, team), user=user, role=role, actor="admin")
     if json_out:
@@ -145,8 +206,9 @@ def user_password(username: str, password_stdin: bool = typer.Option(False, "--p
     from slipway.auth import service
     from slipway.db import transaction
 
+    sessions = _sessions()  # before asking for a password that would go nowhere
     password = _password(password_stdin)
-    with transaction(_sessions()) as session:
+    with transaction(sessions) as session:
         service.set_password(session, username=username, password=password)
     if json_out:
         return emit_json({"updated": username})
@@ -160,8 +222,8 @@ def user_disable_2fa(username: str, json_out: bool = JSON) -> None:
     from slipway.crypto import Box
     from slipway.db import transaction
 
-    settings = Settings()
-    with transaction(_sessions()) as session:
+    settings = _settings()
+    with transaction(_sessions(settings)) as session:
         user = service.user_by_name(session, username)
         service.disable_2fa(session, Box(settings.resolved_secret_key(), *settings.resolved_old_keys()), user,
                             password=None, actor="admin", by_admin=True)

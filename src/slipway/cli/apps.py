@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from slipway.cli.client import Client
@@ -45,7 +47,7 @@ def list_apps(json_out: bool = JSON) -> None:
 
 @app.command("show")
 def show(name: str, json_out: bool = JSON) -> None:
-    """Show one app: source, live release, instances, env var names."""
+    """Show one app: source, live release, process types and their scale, instances, env var names."""
     data = Client().get(f"/apps/{name}")
     if json_out:
         return emit_json(data)
@@ -53,9 +55,20 @@ def show(name: str, json_out: bool = JSON) -> None:
     data["env"] = ", ".join(data["env_keys"]) or "none"
     data["instances_n"] = len(data["instances"])
     data["git_url"] = data["git_url"] or "(none: fed by git push)"
+    data["process_scale"] = process_summary(data)
     fields(data, [("name", "name"), ("status", "status"), ("url", "url"), ("git_url", "git"),
                   ("git_remote", "git remote"), ("branch", "branch"), ("release", "release"),
-                  ("instances_n", "instances"), ("env", "env")])
+                  ("process_scale", "processes"), ("instances_n", "instances"), ("env", "env")])
+
+
+def process_summary(app: dict[str, Any]) -> str:
+    """The live release's process types and how many instances each runs, e.g. `web=2 worker=1`."""
+    if app.get("static"):
+        return "none: a static site, served by the router"
+    if app.get("processes"):
+        return " ".join(f"{ptype}={count}" for ptype, count in app["processes"].items())
+    scale = " ".join(f"{ptype}={count}" for ptype, count in (app.get("scale") or {}).items())
+    return f"none deployed yet (scale: {scale or 'default'})"
 
 
 @app.command("update")

@@ -6,10 +6,9 @@ import json
 from datetime import datetime
 
 import typer
-from rich.markup import escape
 
 from slipway.cli.client import ApiError, Client, decode
-from slipway.cli.output import console, emit_json, errors, short, table
+from slipway.cli.output import console, emit_json, errors, escape, short, table
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 NO_FOLLOW = typer.Option(False, "--no-follow", help="Return once queued instead of following the log.")
@@ -166,9 +165,14 @@ def register(app: typer.Typer) -> None:
     @app.command("ps")
     def ps(name: str, json_out: bool = JSON) -> None:
         """List the app's instances and their state."""
-        data = Client().get(f"/apps/{name}/instances")
+        client = Client()
+        data = client.get(f"/apps/{name}/instances")
         if json_out:
             return emit_json(data)
+        if not data and client.get(f"/apps/{name}").get("static"):
+            console.print(f"{name} is a static site, served by the router: it runs no process", markup=False,
+                          highlight=False)
+            return None
         for row in data:
             row["v"] = f"v{row['release']}"
         table(data, [("id", "INSTANCE"), ("process_type", "TYPE"), ("v", "RELEASE"), ("state", "STATE"),

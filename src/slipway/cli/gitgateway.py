@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from slipway.cli.client import ApiError, Client, decode
-from slipway.gitpush.keys import key_token
 
 SERVICES = {"git-receive-pack": "receive-pack", "git-upload-pack": "upload-pack"}
 APP = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -70,6 +69,8 @@ def serve(key_id: int, url: str, secret_file: Path) -> int:
     except (OSError, ValueError) as exc:
         say(f"slipway: the git gateway cannot read its secret ({exc}): is Slipway installed for this user?")
         return 1
+    from slipway.gitpush.keys import key_token  # the server side's module (SQLAlchemy): only here
+
     token = key_token(secret, key_id)
     try:
         opened = Client(url, token).post(f"/apps/{app}/git/{service}")

@@ -7,10 +7,12 @@ import logging
 import os
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 import typer
 
-from slipway.config import Settings
+if TYPE_CHECKING:
+    from slipway.config import Settings
 
 
 def _logging(settings: Settings) -> None:
@@ -34,6 +36,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from slipway.app import create_app
+        from slipway.config import Settings
         from slipway.db import migrate_in_subprocess
 
         settings = Settings()
@@ -53,6 +56,7 @@ def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker() -> None:
         """Run job workers only (scale mode: several of these beside `slipway server`, on PostgreSQL)."""
+        from slipway.config import Settings
         from slipway.db import migrate_in_subprocess
         from slipway.platform import build_platform
         from slipway.server import Background

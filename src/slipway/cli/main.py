@@ -1,4 +1,8 @@
-"""`slipway`: the command line. Everything but server/worker/admin is an HTTP client of the API."""
+"""`slipway`: the command line. Everything but server/worker/admin is an HTTP client of the API.
+
+Start-up matters (every command pays it): importing this module loads Typer and the CLI's own modules
+only. httpx, Rich and the server's packages (FastAPI, SQLAlchemy, pydantic-settings…) are imported by the
+command that uses them; tests/unit/cli/test_startup.py fails when a client command loads a heavy one."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from slipway import __version__
 from slipway.cli import admin, apps, deploys, env, gitgateway, hooks, host, notify, previews, sshkeys, team
 from slipway.cli.client import ApiError
 from slipway.cli.output import fail
@@ -20,6 +25,20 @@ app.add_typer(hooks.app, name="hooks", help="An app's webhook (URL, secret, filt
 app.add_typer(team.app, name="team", help="Teams: members, roles, invitations, projects, activity.")
 app.add_typer(admin.app, name="admin", help="Host-side administration (runs on the server, opens the DB).")
 app.add_typer(sshkeys.app, name="ssh-keys", help="SSH keys that may `git push` to your apps.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"slipway {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
+    """Slipway: deploy web apps from git onto your own servers."""
+
+
 deploys.register(app)
 host.register(app)
 notify.register(app)
