@@ -121,7 +121,27 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     app.include_router(gitpush_router)
     mount_dashboard(app)
+    _document_errors(app)
     return app
+
+
+# The shape every 4xx body has (the handlers above), in place of FastAPI's default validation error schema.
+ERROR_SCHEMA = {"title": "Error", "type": "object", "required": ["error", "code"],
+                "properties": {"error": {"type": "string"}, "code": {"type": "string"},
+                               "detail": {"description": "More about the error: a list of fields, a hint, or null."}}}
+
+
+def _document_errors(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schemas = build().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_SCHEMA
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _sync_git_keys(platform: Platform) -> None:

@@ -24,7 +24,7 @@ from slipway.cli.client import ApiError, Client, decode
 from slipway.gitpush.keys import key_token
 
 SERVICES = {"git-receive-pack": "receive-pack", "git-upload-pack": "upload-pack"}
-APP = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+APP = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 def say(message: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from slipway.apps.models import App
+from slipway.bounds import digits
 from slipway.db import utcnow
 from slipway.errors import Invalid, NotFound
 from slipway.events import emit
@@ -72,7 +73,7 @@ def validate(check: Check) -> None:
                               (" or a path such as /health" if check.app_id else ""))
     elif check.kind == "tcp":
         host, _, port = target.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536 or (not host and check.app_id is None):
+        if not digits(port) or not 0 < int(port) < 65536 or (not host and check.app_id is None):
             raise Invalid(f"invalid TCP target {target!r}: use host:port" + (" or :port" if check.app_id else ""))
     else:
         raise Invalid(f"unknown check kind {check.kind!r}: use http, tcp or json")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request, Response
 from slipway.auth import service as auth_service
 from slipway.auth import teams as team_service
 from slipway.auth.api import acting_rank, invitation_out
+from slipway.bounds import PathId
 from slipway.db import transaction
 from slipway.errors import SlipwayError
 from slipway.web.deps import AccessDep, PlatformDep
@@ -104,7 +105,7 @@ def invite(
 
 
 @router.post("/teams/{team}/invitations/{invitation_id}/revoke")
-def revoke_invitation(team: str, invitation_id: int, platform: PlatformDep, who: Actor) -> Response:
+def revoke_invitation(team: str, invitation_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             team_service.revoke_invitation(

@@ -53,7 +53,7 @@ def parse_window(range_: str | None, start: str | None, end: str | None,
     return begin, finish
 
 
-RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)\Z")
 
 
 def parse_time(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
