@@ -30,6 +30,13 @@ def parse_time(value: str | None) -> dt.datetime | None:
     """ISO 8601 (naive means UTC) or a duration ago: 30m, 2h, 7d."""
     if not value:
         return None
+    try:
+        return _parse_time(value)
+    except OverflowError:  # 99999999999d ago, or year 1 at +14:00: before the first datetime
+        raise Invalid(f"not a time: {value!r} is out of range") from None
+
+
+def _parse_time(value: str) -> dt.datetime:
     match = DURATION.match(value.strip())
     if match:
         return utcnow() - dt.timedelta(seconds=int(match.group(1)) * UNITS[match.group(2)])
