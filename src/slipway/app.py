@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,7 +24,8 @@ MAX_BODY = 1024 * 1024
 
 
 class BodyLimit:
-    """Refuse bodies over MAX_BODY (webhooks under /hooks/: over hook_limit) before anything reads them."""
+    """Refuse bodies over MAX_BODY (webhooks under /hooks/: over hook_limit) before anything reads them,
+    and URLs with a NUL."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY, hook_limit: int | None = None) -> None:
         self.app = app
@@ -33,6 +35,12 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             limit = self.hook_limit if self.hook_limit and scope["path"].startswith("/hooks/") else self.limit
+            if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+                # no name, id or filter holds a NUL; PostgreSQL refuses it in text (a DataError, a 500)
+                response = JSONResponse({"error": "the URL contains a NUL character", "code": "invalid",
+                                         "detail": None}, status_code=422)
+                await response(scope, receive, send)
+                return
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
                 response = JSONResponse({"error": "request body too large", "code": "too_large",
@@ -80,6 +88,14 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     async def _slipway_error(_: Request, exc: SlipwayError) -> JSONResponse:
         return JSONResponse({"error": exc.message, "code": exc.code, "detail": exc.detail},
                             status_code=exc.status)
+
+    @app.exception_handler(DataError)
+    async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+        # the database refused a value a client sent (a NUL in a body string, a number past its column):
+        # bad input, not a server fault; logged so a value Slipway made itself still shows up
+        log.warning("the database refused a value: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return JSONResponse({"error": "a value is out of range or contains characters the database cannot store "
+                                      "(such as NUL)", "code": "invalid", "detail": None}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

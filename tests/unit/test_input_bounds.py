@@ -326,3 +326,25 @@ def test_activity_since_long_ago_is_a_422(plat_client: Any) -> None:
     for path in ("/api/v1/apps/a/activity?since=99999999999d", "/api/v1/apps/a/metrics?from=99999999999d"):
         response = client.get(path, headers=headers)
         assert response.status_code in (400, 422), (path, response.status_code, response.text)
+
+
+# ---- NUL characters: PostgreSQL refuses them in text (a DataError was a 500) --------------------
+
+
+@pytest.mark.parametrize("url", ["/api/v1/channels/x%00y", "/api/v1/deliveries?status=a%00b",
+                                 "/api/v1/apps/a/activity?user=%00"])
+def test_a_nul_in_the_url_is_a_422(plat_client: Any, url: str) -> None:
+    client, headers = plat_client
+    response = client.get(url, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "NUL" in response.json()["error"]
+
+
+def test_a_value_the_database_refuses_is_a_422(plat_client: Any) -> None:
+    """On PostgreSQL a NUL in a stored string is a DataError; on SQLite it is stored. Never a 500."""
+    client, headers = plat_client
+    client.post("/api/v1/apps", headers=headers, json={"name": "a", "git_url": ""})
+    response = client.post("/api/v1/apps/a/mute", headers=headers, json={"for": "1h", "reason": "a\x00b"})
+    assert response.status_code in (200, 422), response.text
+    if "postgresql" in str(client.app.state.platform.engine.url):
+        assert response.status_code == 422 and "NUL" in response.json()["error"]
