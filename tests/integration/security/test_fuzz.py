@@ -14,6 +14,7 @@ refuses at once, and no deploy runs (no workers)."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import re
@@ -58,6 +59,7 @@ class World:
     known: dict[str, Any] = field(default_factory=dict)
     counter: itertools.count = field(default_factory=itertools.count)
     dirty: bool = True
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)  # per operation
 
     @property
     def auth(self) -> dict[str, str]:
@@ -227,8 +229,23 @@ def world() -> Iterator[World]:
 def test_every_operation(case, world: World) -> None:  # type: ignore[no-untyped-def]
     world.restore()
     world.aim(case)
+    world.calls[f"{case.operation.method.upper()} {case.operation.path}"] += 1
     response = world.call(case)
     case.validate_response(response, checks=CHECKS)
+
+
+def test_every_operation_was_fuzzed(world: World) -> None:
+    """Runs after test_every_operation (file order): each operation got its cases; prints how many (-s)."""
+    operations = {f"{method.upper()} {path}" for path, ops in SCHEMA_APP.openapi()["paths"].items() for method in ops}
+    if not world.calls:
+        pytest.skip("test_every_operation did not run in this session (-k)")
+    assert set(world.calls) == operations
+    counts = sorted(world.calls.values())
+    print(f"\nfuzz: {len(operations)} operations, {sum(counts)} cases, per operation min {counts[0]} "
+          f"median {counts[len(counts) // 2]} max {counts[-1]}")
+    print("\n".join(f"  {n:4d} {op}" for op, n in sorted(world.calls.items(), key=lambda x: x[1])[:15]))
+    # an operation without parameters or body has one distinct request: hypothesis stops early there
+    assert counts[len(counts) // 2] >= EXAMPLES
 
 
 class _Stateful(schema.as_state_machine()):  # type: ignore[misc]
