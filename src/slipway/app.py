@@ -10,6 +10,7 @@ import sqlalchemy.exc
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,7 +25,8 @@ MAX_BODY = 1024 * 1024
 
 
 class BodyLimit:
-    """Refuse bodies over MAX_BODY (webhooks under /hooks/: over hook_limit) before anything reads them."""
+    """Refuse bodies over MAX_BODY (webhooks under /hooks/: over hook_limit) before anything reads them,
+    and URLs with a NUL."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY, hook_limit: int | None = None) -> None:
         self.app = app
@@ -34,6 +36,12 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             limit = self.hook_limit if self.hook_limit and scope["path"].startswith("/hooks/") else self.limit
+            if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+                # no name, id or filter holds a NUL; PostgreSQL refuses it in text (a DataError, a 500)
+                response = JSONResponse({"error": "the URL contains a NUL character", "code": "invalid",
+                                         "detail": None}, status_code=422)
+                await response(scope, receive, send)
+                return
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
                 response = JSONResponse({"error": "request body too large", "code": "too_large",
@@ -96,6 +104,14 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     for infrastructure in (OSError, sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError):
         app.add_exception_handler(infrastructure, _infrastructure_error)
 
+    @app.exception_handler(DataError)
+    async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+        # the database refused a value a client sent (a NUL in a body string, a number past its column):
+        # bad input, not a server fault; logged so a value Slipway made itself still shows up
+        log.warning("the database refused a value: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return JSONResponse({"error": "a value is out of range or contains characters the database cannot store "
+                                      "(such as NUL)", "code": "invalid", "detail": None}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
@@ -136,7 +152,27 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     app.include_router(gitpush_router)
     mount_dashboard(app)
+    _document_errors(app)
     return app
+
+
+# The shape every 4xx body has (the handlers above), in place of FastAPI's default validation error schema.
+ERROR_SCHEMA = {"title": "Error", "type": "object", "required": ["error", "code"],
+                "properties": {"error": {"type": "string"}, "code": {"type": "string"},
+                               "detail": {"description": "More about the error: a list of fields, a hint, or null."}}}
+
+
+def _document_errors(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schemas = build().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_SCHEMA
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _sync_git_keys(platform: Platform) -> None:

@@ -31,6 +31,7 @@ from slipway.apps.schemas import (
     ScaleIn,
     ScaleOut,
 )
+from slipway.bounds import INT32_MAX
 from slipway.crypto import mask
 from slipway.db import transaction
 from slipway.deploys import service as deploy_service
@@ -216,7 +217,7 @@ def app_logs(name: str, platform: PlatformDep, _: CurrentPrincipal, access: Acce
              level: Literal["debug", "info", "warn", "error"] | None = Query(
                  None, description="Minimum level (as in log search)."),
              q: str | None = Query(None, max_length=500, description="Text to find (case-insensitive)."),
-             release: int | None = Query(None, ge=1), instance: str | None = Query(None, max_length=128),
+             release: int | None = Query(None, ge=1, le=INT32_MAX), instance: str | None = Query(None, max_length=128),
              stream: Literal["stdout", "stderr"] | None = Query(None),
              since: str | None = Query(None, description="History from this time (ISO 8601 or 15m, 2h, 7d) "
                                                          "instead of the last `lines` lines.")) -> Response:

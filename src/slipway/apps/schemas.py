@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from slipway.runtimes.base import DEFAULT_PIDS
-from slipway.runtimes.limits import MAX_PIDS, MIN_PIDS
+from slipway.runtimes.limits import MAX_CPUS, MAX_MEMORY, MAX_PIDS, MIN_PIDS
+
+MAX_SCALE = 20  # instances of one process type (apps/service.py MAX_INSTANCES says why)
 
 
 class AppCreate(BaseModel):
@@ -92,7 +94,8 @@ class EnvOut(BaseModel):
 class ScaleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    processes: dict[str, int] = Field(description="Instances per process type, e.g. {\"web\": 2}.")
+    processes: dict[str, Annotated[int, Field(ge=0, le=MAX_SCALE)]] = Field(
+        description="Instances per process type, e.g. {\"web\": 2}.")
 
 
 class ScaleOut(BaseModel):
@@ -105,10 +108,10 @@ class LimitsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    memory: str | int | None = Field(None, examples=["256M"])
-    memory_reservation: str | int | None = Field(None, examples=["128M"])
-    cpus: float | None = Field(None, examples=[0.5])
-    cpu_reservation: float | None = Field(None, examples=[0.25])
+    memory: str | Annotated[int, Field(ge=0, le=MAX_MEMORY)] | None = Field(None, examples=["256M"])
+    memory_reservation: str | Annotated[int, Field(ge=0, le=MAX_MEMORY)] | None = Field(None, examples=["128M"])
+    cpus: float | None = Field(None, ge=0, le=MAX_CPUS, examples=[0.5])
+    cpu_reservation: float | None = Field(None, ge=0, le=MAX_CPUS, examples=[0.25])
     # most processes and threads of one instance; unset: DEFAULT_PIDS (512), never unlimited
     pids: int | None = Field(None, ge=MIN_PIDS, le=MAX_PIDS, examples=[256])
 

@@ -6,8 +6,8 @@ import re
 
 from slipway.errors import Invalid
 
-APP_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+APP_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # set by Slipway for every instance; a user value would be silently overridden, so refuse it
 RESERVED_ENV = {"PORT", "SLIPWAY_APP", "SLIPWAY_RELEASE", "SLIPWAY_PROCESS_TYPE", "SLIPWAY_INSTANCE"}
 MAX_ENV_VALUE = 32 * 1024
@@ -40,7 +40,7 @@ def env_value(key: str, value: str) -> str:
     return value
 
 
-PROCESS_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+PROCESS_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 
 def process_type(name: str) -> str:

@@ -16,12 +16,13 @@ from slipway.audit import service as audit_service
 from slipway.auth.models import Project, Team
 from slipway.auth.policy import Access
 from slipway.auth.schemas import AuditOut
+from slipway.bounds import BeforeId
 from slipway.db import utcnow
 from slipway.errors import Invalid, NotFound
 from slipway.web.deps import AccessDep, PlatformDep
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
-DURATION = re.compile(r"^(\d+)([smhd])$")
+DURATION = re.compile(r"^(\d+)([smhd])\Z")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -29,6 +30,13 @@ def parse_time(value: str | None) -> dt.datetime | None:
     """ISO 8601 (naive means UTC) or a duration ago: 30m, 2h, 7d."""
     if not value:
         return None
+    try:
+        return _parse_time(value)
+    except OverflowError:  # 99999999999d ago, or year 1 at +14:00: before the first datetime
+        raise Invalid(f"not a time: {value!r} is out of range") from None
+
+
+def _parse_time(value: str) -> dt.datetime:
     match = DURATION.match(value.strip())
     if match:
         return utcnow() - dt.timedelta(seconds=int(match.group(1)) * UNITS[match.group(2)])
@@ -45,7 +53,7 @@ class Filters:
                  resource: str | None = Query(None, max_length=300, description="type or type:name, e.g. app:web"),
                  since: str | None = Query(None, max_length=64, description="ISO 8601 or a duration ago (2h)."),
                  until: str | None = Query(None, max_length=64),
-                 before: int | None = Query(None, ge=1, le=2**62, description="Only records older than this id."),
+                 before: BeforeId = None,
                  limit: int = Query(100, ge=1, le=5000),
                  format: Literal["json", "csv"] = Query("json")) -> None:  # noqa: A002
         self.user, self.action, self.resource = user, action, resource

@@ -30,6 +30,7 @@ from slipway.auth.schemas import (
     WhoAmI,
 )
 from slipway.auth.service import Principal
+from slipway.bounds import PathId
 from slipway.db import transaction, utcnow
 from slipway.errors import Conflict, Forbidden, Invalid, NotFound
 from slipway.web.deps import AccessDep, CurrentPrincipal, PlatformDep
@@ -154,7 +155,7 @@ def create_my_token(body: TokenCreate, who: CurrentPrincipal, platform: Platform
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_my_token(token_id: int, who: CurrentPrincipal, platform: PlatformDep) -> Response:
+def revoke_my_token(token_id: PathId, who: CurrentPrincipal, platform: PlatformDep) -> Response:
     with transaction(platform.sessions) as session:
         if who.user_id is None and who.kind == "token" and token_id == who.id:
             auth_service.revoke_token_id(session, token_id=token_id, user_id=None, actor=who.actor, any_user=True)
@@ -380,7 +381,7 @@ def create_invitation(
 
 
 @teams_router.delete("/teams/{team}/invitations/{invitation_id}", status_code=204)
-def revoke_invitation(team: str, invitation_id: int, who: CurrentPrincipal, platform: PlatformDep) -> Response:
+def revoke_invitation(team: str, invitation_id: PathId, who: CurrentPrincipal, platform: PlatformDep) -> Response:
     with transaction(platform.sessions) as session:
         team_service.revoke_invitation(
             session, team=team_service.get_team(session, team), invitation_id=invitation_id, actor=who.actor

@@ -20,7 +20,7 @@ from slipway.db import utcnow
 from slipway.errors import Conflict, Forbidden, Invalid, NotFound, TooMany
 
 _hasher = PasswordHasher()
-USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
 SESSION_TTL = dt.timedelta(days=7)
 MFA_PENDING_TTL = dt.timedelta(minutes=10)
 LOGIN_WINDOW = dt.timedelta(minutes=15)
@@ -399,7 +399,7 @@ def _totp_step(box: Box, user: User, code: str) -> int | None:
     import pyotp
 
     code = code.strip().replace(" ", "")
-    if not user.totp_secret_enc or not code.isdigit() or len(code) != 6:
+    if not user.totp_secret_enc or not (code.isascii() and code.isdigit()) or len(code) != 6:
         return None
     totp = pyotp.TOTP(box.decrypt(user.totp_secret_enc))
     now = utcnow()

@@ -17,7 +17,7 @@ from slipway.errors import Conflict, Forbidden, Invalid, NotFound
 
 ROLES = ("viewer", "developer", "admin", "owner")  # each has every right of the ones before it
 DEFAULT = "default"
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 INVITE_TTL = dt.timedelta(days=7)
 
 
@@ -245,7 +245,7 @@ def invite(
         raise Forbidden(f"only an owner can invite an {role}")
     if project is not None and project.team_id != team.id:
         raise Invalid(f"project {project.name!r} is not in team {team.name!r}")
-    if email is not None and not re.match(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$", email):
+    if email is not None and not re.match(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+\Z", email):
         raise Invalid("not an email address")
     if not dt.timedelta(minutes=5) <= ttl <= dt.timedelta(days=30):
         raise Invalid("an invitation lasts 5 minutes to 30 days")

@@ -11,10 +11,10 @@ from typing import Any
 from slipway import errors
 from slipway.builds import paths
 
-PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_PROCFILE_LINE_RE = re.compile(r"^(?P<name>[^:\s]+)\s*:\s*(?P<command>.*)$")
-_TOML_POS_RE = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
-_TOML_EOF_RE = re.compile(r"^(?P<msg>.*?)\s*\(at end of document\)$")
+PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+_PROCFILE_LINE_RE = re.compile(r"^(?P<name>[^:\s]+)\s*:\s*(?P<command>.*)\Z")
+_TOML_POS_RE = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)\Z")
+_TOML_EOF_RE = re.compile(r"^(?P<msg>.*?)\s*\(at end of document\)\Z")
 
 # table -> allowed keys (None: any process name)
 _SCHEMA: dict[str, set[str] | None] = {

@@ -23,7 +23,7 @@ from typing import BinaryIO
 from slipway.cli.client import ApiError, Client, decode
 
 SERVICES = {"git-receive-pack": "receive-pack", "git-upload-pack": "upload-pack"}
-APP = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+APP = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 def say(message: str) -> None:

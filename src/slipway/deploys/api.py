@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from slipway.apps import service as app_service
+from slipway.bounds import INT32_MAX, PathId, digits
 from slipway.db import transaction
 from slipway.deploys import log as deploy_log
 from slipway.deploys import service as deploy_service
@@ -54,7 +55,7 @@ def create_deploy(name: str, platform: PlatformDep, who: CurrentPrincipal,
 
 
 @router.post("/deploys/{deploy_id}/cancel", response_model=DeployOut)
-def cancel_deploy(name: str, deploy_id: int, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
+def cancel_deploy(name: str, deploy_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
     with transaction(platform.sessions) as session:
         app = app_service.get(session, name)
         deploy = deploy_service.cancel(session, app, deploy_service.get(session, deploy_id, app), actor=who.actor)
@@ -94,7 +95,7 @@ def list_deploys(name: str, platform: PlatformDep, _: CurrentPrincipal,
 
 
 @router.get("/deploys/{deploy_id}", response_model=DeployOut)
-def show_deploy(name: str, deploy_id: int, platform: PlatformDep, _: CurrentPrincipal) -> DeployOut:
+def show_deploy(name: str, deploy_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> DeployOut:
     with platform.sessions() as session:
         app = app_service.get(session, name)
         return deploy_out(session, name, deploy_service.get(session, deploy_id, app))
@@ -111,19 +112,19 @@ def _log_page(platform: Platform, name: str, deploy_id: int, after: int) -> Depl
 
 
 @router.get("/deploys/{deploy_id}/log", response_model=DeployLog)
-def deploy_log_page(name: str, deploy_id: int, platform: PlatformDep, _: CurrentPrincipal,
-                    after: int = Query(0, ge=0)) -> DeployLog:
+def deploy_log_page(name: str, deploy_id: PathId, platform: PlatformDep, _: CurrentPrincipal,
+                    after: int = Query(0, ge=0, le=INT32_MAX)) -> DeployLog:
     return _log_page(platform, name, deploy_id, after)
 
 
 @router.get("/deploys/{deploy_id}/stream")
-async def deploy_log_stream(name: str, deploy_id: int, request: Request, platform: PlatformDep,
-                            _: CurrentPrincipal, after: int = Query(0, ge=0)) -> StreamingResponse:
+async def deploy_log_stream(name: str, deploy_id: PathId, request: Request, platform: PlatformDep,
+                            _: CurrentPrincipal, after: int = Query(0, ge=0, le=INT32_MAX)) -> StreamingResponse:
     """Server-sent events: `line` events while the deploy runs, then one `end` event with the outcome.
 
     A reconnecting EventSource sends Last-Event-ID: the stream resumes after that line."""
     last_id = request.headers.get("last-event-id", "")
-    if last_id.isdigit():
+    if digits(last_id) and int(last_id) <= INT32_MAX:
         after = max(after, int(last_id))
     first = await run_in_threadpool(_log_page, platform, name, deploy_id, after)
 

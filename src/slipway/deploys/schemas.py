@@ -4,6 +4,8 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from slipway.bounds import INT32_MAX
+
 
 class DeployCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -16,7 +18,8 @@ class DeployCreate(BaseModel):
 class RollbackCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(None, ge=1, description="Release to go back to; default: the previous one.")
+    version: int | None = Field(None, ge=1, le=INT32_MAX,
+                                description="Release to go back to; default: the previous one.")
 
 
 class DeployOut(BaseModel):

@@ -26,13 +26,13 @@ from slipway import errors, proc
 Log = Callable[[str], None]
 
 SCHEMES = ("https", "http", "ssh", "git", "file")
-_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*::")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 # scp-like syntax: [user@]host:path, where no '/' comes before the first ':'
-_SCP_RE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>.*)$")
-_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$")
-_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_SCP_RE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>.*)\Z")
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])\Z")
+_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 _REF_FORBIDDEN = set(" ~^:?*[\\")
 _ASKPASS = "/bin/true" if os.path.exists("/bin/true") else (shutil.which("true") or "true")
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from slipway.apps import service as app_service
 from slipway.auth.models import Team
 from slipway.auth.service import Principal
+from slipway.bounds import PathId
 from slipway.db import transaction
 from slipway.deploys.api import deploy_out
 from slipway.errors import Forbidden
@@ -59,7 +60,7 @@ async def add_key(body: SshKeyIn, platform: PlatformDep, who: CurrentPrincipal) 
 
 
 @router.delete("/ssh-keys/{key_id}", status_code=204)
-async def remove_key(key_id: int, platform: PlatformDep, who: CurrentPrincipal) -> Response:
+async def remove_key(key_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> Response:
     def remove() -> None:
         _no_gateway(who)
         with transaction(platform.sessions) as session:

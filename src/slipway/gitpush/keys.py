@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from slipway import events
 from slipway.auth.models import User
+from slipway.bounds import digits
 from slipway.config import Settings
 from slipway.db import utcnow
 from slipway.errors import Conflict, Forbidden, Invalid, NotFound
@@ -33,7 +34,7 @@ from slipway.gitpush.models import SshKey
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
              "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
 MIN_RSA_BITS = 2048
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
 BEGIN = "# --- slipway: git push keys (managed by Slipway; edits between these lines are overwritten) ---"
 END = "# --- slipway: end ---"
 TOKEN_PREFIX = "sshkey."
@@ -195,7 +196,7 @@ def authenticate(session: Session, settings: Settings, token: str) -> SshKey | N
     """The key a gateway token speaks for; None when the token is forged or the key was removed."""
     _, _, rest = token.partition(TOKEN_PREFIX)
     key_id, _, _ = rest.partition(".")
-    if not key_id.isdigit() or len(key_id) > 12:
+    if not digits(key_id) or len(key_id) > 12:
         return None
     if not hmac.compare_digest(token, key_token(gateway_secret(settings), int(key_id))):
         return None

@@ -13,8 +13,8 @@ from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Deploy
 from slipway.errors import Invalid
 
-ZERO = re.compile(r"^0+$")
-SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+ZERO = re.compile(r"^0+\Z")
+SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from slipway.apps import service as app_service
+from slipway.bounds import BeforeId, PathId
 from slipway.db import transaction
 from slipway.deploys.api import deploy_out
 from slipway.deploys.schemas import DeployOut
@@ -106,7 +107,7 @@ def delivery_out(row: HookDelivery, *, detail: bool = False) -> DeliveryOut:
 
 @router.get("/deliveries", response_model=list[DeliveryOut])
 def list_deliveries(name: str, platform: PlatformDep, _: CurrentPrincipal, limit: int = Query(50, ge=1, le=500),
-                    before: int | None = Query(None, ge=1, description="Only deliveries older than this id.")
+                    before: BeforeId = None
                     ) -> list[DeliveryOut]:
     with platform.sessions() as session:
         app = app_service.get(session, name)
@@ -114,14 +115,14 @@ def list_deliveries(name: str, platform: PlatformDep, _: CurrentPrincipal, limit
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
-def show_delivery(name: str, delivery_id: int, platform: PlatformDep, _: CurrentPrincipal) -> DeliveryOut:
+def show_delivery(name: str, delivery_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> DeliveryOut:
     with platform.sessions() as session:
         app = app_service.get(session, name)
         return delivery_out(hook_service.delivery(session, app, delivery_id), detail=True)
 
 
 @router.post("/deliveries/{delivery_id}/replay", response_model=DeployOut, status_code=202)
-def replay_delivery(name: str, delivery_id: int, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
+def replay_delivery(name: str, delivery_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> DeployOut:
     with transaction(platform.sessions) as session:
         app = app_service.get(session, name)
         out = deploy_out(session, name, hook_service.replay(session, app, delivery_id, actor=who.actor))

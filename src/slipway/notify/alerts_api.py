@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from slipway.apps import service as app_service
 from slipway.apps.models import App
+from slipway.bounds import INT32_MAX, BeforeId, PathId
 from slipway.db import transaction
 from slipway.notify import alerts
 from slipway.notify.models import Alert, AlertRule, Channel, Delivery
@@ -76,12 +77,12 @@ def create_rule(body: AlertRuleIn, platform: PlatformDep, who: CurrentPrincipal)
         return rule_out(session, rule)
 
 
-def show_rule(rule_id: int, platform: PlatformDep, _: CurrentPrincipal) -> AlertRuleOut:
+def show_rule(rule_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> AlertRuleOut:
     with platform.sessions() as session:
         return rule_out(session, alerts.get_rule(session, rule_id))
 
 
-def update_rule(rule_id: int, body: AlertRuleUpdate, platform: PlatformDep, who: CurrentPrincipal) -> AlertRuleOut:
+def update_rule(rule_id: PathId, body: AlertRuleUpdate, platform: PlatformDep, who: CurrentPrincipal) -> AlertRuleOut:
     changes = body.model_dump(exclude={"duration"})
     changes["duration"] = _seconds(body.duration)
     with transaction(platform.sessions) as session:
@@ -89,15 +90,15 @@ def update_rule(rule_id: int, body: AlertRuleUpdate, platform: PlatformDep, who:
         return rule_out(session, rule)
 
 
-def delete_rule(rule_id: int, platform: PlatformDep, who: CurrentPrincipal) -> Response:
+def delete_rule(rule_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> Response:
     with transaction(platform.sessions) as session:
         alerts.delete_rule(session, alerts.get_rule(session, rule_id), actor=who.actor)
     return Response(status_code=204)
 
 
 def list_alerts(platform: PlatformDep, _: CurrentPrincipal, state: str | None = None, app: str | None = None,
-                rule: int | None = None, limit: int = Query(50, ge=1, le=500),
-                before: int | None = None) -> list[AlertOut]:
+                rule: int | None = Query(None, ge=1, le=INT32_MAX), limit: int = Query(50, ge=1, le=500),
+                before: BeforeId = None) -> list[AlertOut]:
     """History, newest first; state: firing, acknowledged, resolved or open (not resolved)."""
     with platform.sessions() as session:
         app_id = app_service.get(session, app).id if app else None
@@ -105,13 +106,13 @@ def list_alerts(platform: PlatformDep, _: CurrentPrincipal, state: str | None = 
                                                                    rule_id=rule, limit=limit, before=before)]
 
 
-def show_alert(alert_id: int, platform: PlatformDep, _: CurrentPrincipal) -> AlertOut:
+def show_alert(alert_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> AlertOut:
     """One alert with its timeline: each transition and where its notification went."""
     with platform.sessions() as session:
         return alert_out(session, alerts.get_alert(session, alert_id), with_timeline=True)
 
 
-def acknowledge(alert_id: int, platform: PlatformDep, who: CurrentPrincipal) -> AlertOut:
+def acknowledge(alert_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> AlertOut:
     """Someone is on it: no reminder, no escalation; resolving still notifies."""
     with transaction(platform.sessions) as session:
         alert = alerts.acknowledge(session, alerts.get_alert(session, alert_id), actor=who.actor)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from slipway.apps import service as app_service
 from slipway.apps.models import App
+from slipway.bounds import BeforeId, PathId
 from slipway.db import transaction
 from slipway.notify import deliver, service
 from slipway.notify.channels import TYPES
@@ -135,7 +136,7 @@ def test_channel(ref: str, platform: PlatformDep, who: CurrentPrincipal) -> Deli
 
 @router.get("/channels/{ref}/deliveries", response_model=list[DeliveryOut])
 def channel_deliveries(ref: str, platform: PlatformDep, _: CurrentPrincipal, status: str | None = None,
-                       limit: int = Query(50, ge=1, le=500), before: int | None = None) -> list[DeliveryOut]:
+                       limit: int = Query(50, ge=1, le=500), before: BeforeId = None) -> list[DeliveryOut]:
     with platform.sessions() as session:
         channel = service.get_channel(session, ref)
         return [delivery_out(session, d) for d in service.list_deliveries(
@@ -147,7 +148,7 @@ def channel_deliveries(ref: str, platform: PlatformDep, _: CurrentPrincipal, sta
 
 @router.get("/deliveries", response_model=list[DeliveryOut])
 def list_deliveries(platform: PlatformDep, _: CurrentPrincipal, status: str | None = None, app: str | None = None,
-                    limit: int = Query(50, ge=1, le=500), before: int | None = None) -> list[DeliveryOut]:
+                    limit: int = Query(50, ge=1, le=500), before: BeforeId = None) -> list[DeliveryOut]:
     with platform.sessions() as session:
         app_id = app_service.get(session, app).id if app else None
         return [delivery_out(session, d) for d in service.list_deliveries(
@@ -155,7 +156,7 @@ def list_deliveries(platform: PlatformDep, _: CurrentPrincipal, status: str | No
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-def show_delivery(delivery_id: int, platform: PlatformDep, _: CurrentPrincipal) -> DeliveryOut:
+def show_delivery(delivery_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> DeliveryOut:
     with platform.sessions() as session:
         return delivery_out(session, service.get_delivery(session, delivery_id), with_attempts=True)
 
@@ -178,7 +179,7 @@ def create_rule(body: RuleIn, platform: PlatformDep, who: CurrentPrincipal) -> R
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleOut)
-def update_rule(rule_id: int, body: RuleUpdate, platform: PlatformDep, who: CurrentPrincipal) -> RuleOut:
+def update_rule(rule_id: PathId, body: RuleUpdate, platform: PlatformDep, who: CurrentPrincipal) -> RuleOut:
     with transaction(platform.sessions) as session:
         rule = service.update_rule(session, service.get_rule(session, rule_id), event=body.event,
                                    channels=body.channels, app=body.app, all_apps=body.all_apps,
@@ -187,7 +188,7 @@ def update_rule(rule_id: int, body: RuleUpdate, platform: PlatformDep, who: Curr
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: int, platform: PlatformDep, who: CurrentPrincipal) -> Response:
+def delete_rule(rule_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> Response:
     with transaction(platform.sessions) as session:
         service.delete_rule(session, service.get_rule(session, rule_id), actor=who.actor)
     return Response(status_code=204)
@@ -198,7 +199,7 @@ def delete_rule(rule_id: int, platform: PlatformDep, who: CurrentPrincipal) -> R
 
 @router.get("/notifications", response_model=NotificationPage)
 def list_notifications(platform: PlatformDep, _: CurrentPrincipal, unread: bool = False,
-                       limit: int = Query(50, ge=1, le=500), before: int | None = None) -> NotificationPage:
+                       limit: int = Query(50, ge=1, le=500), before: BeforeId = None) -> NotificationPage:
     with platform.sessions() as session:
         rows = service.notifications(session, unread=unread, limit=limit, before=before)
         names = _app_names(session, {n.app_id for n in rows})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from slipway.bounds import BodyId
 
 
 class ChannelTypeOut(BaseModel):
@@ -46,7 +48,7 @@ class ChannelOut(BaseModel):
 class RuleIn(BaseModel):
     event: str = Field(description="An event kind (deploy.failed), a group (deploy.*) or * for every event.")
     app: str | None = Field(None, description="Only this app's events; omitted: every app.")
-    channels: list[int | str] = Field(min_length=1, description="Channel ids or names.")
+    channels: list[BodyId | str] = Field(min_length=1, max_length=100, description="Channel ids or names.")
     enabled: bool = True
 
 
@@ -54,7 +56,7 @@ class RuleUpdate(BaseModel):
     event: str | None = None
     app: str | None = None
     all_apps: bool = False
-    channels: list[int | str] | None = None
+    channels: list[BodyId | str] | None = Field(None, max_length=100)
     enabled: bool | None = None
 
 
@@ -111,19 +113,25 @@ class NotificationPage(BaseModel):
 
 
 class MarkRead(BaseModel):
-    ids: list[int] = Field(default_factory=list)
+    ids: list[BodyId] = Field(default_factory=list, max_length=10_000)
     all: bool = False
 
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+DURATION = re.compile(r"(\d{1,9}(?:\.\d{1,9})?)\s*([smhdw])")
+MAX_DURATION = 366 * 86400  # seconds: a year (past ten thousand years, a datetime overflows: a 500)
+MAX_MINUTES = MAX_DURATION / 60
+MAX_THRESHOLD = 1e15  # finite: NaN and infinities compare as nothing
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    match = DURATION.match(text.strip())
+    match = DURATION.fullmatch(text.strip())
     if not match:
         raise ValueError(f"expected a duration like 30m, 2h or 1d, got {text!r}")
-    return dt.timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
+    seconds = float(match.group(1)) * UNITS[match.group(2)]
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than a year")
+    return dt.timedelta(seconds=seconds)
 
 
 class MuteIn(BaseModel):
@@ -159,20 +167,29 @@ def _seconds(value: str | float | int | None) -> float | None:
     return parse_duration(value).total_seconds()
 
 
+def _check_duration(value: str | float | None) -> str | float | None:
+    """A duration that does not parse is a 422 here; read later, in the route, it was a 500."""
+    if isinstance(value, str):
+        parse_duration(value)
+    return value
+
+
 class AlertRuleIn(BaseModel):
     metric: str = Field(description="cpu (% of one core), memory (MiB), restarts (increase over the window), "
                                     "response_time (ms, health checks), disk (% used, host), "
                                     "error_rate (% of requests answered 5xx, per minute, access log).")
     operator: str = Field(">", description="> >= < <=")
-    threshold: float
-    duration: str | float = Field(0, alias="for", description="How long every sample must breach: 5m, 30s, "
-                                                              "or seconds. 0: the newest sample.")
+    threshold: float = Field(ge=-MAX_THRESHOLD, le=MAX_THRESHOLD)
+    duration: str | Annotated[float, Field(ge=0, le=MAX_DURATION)] = Field(
+        0, alias="for", description="How long every sample must breach: 5m, 30s, or seconds. 0: the newest sample.")
     app: str | None = Field(None, description="One app; omitted: every app (disk: the host).")
     severity: str = "warning"
-    channels: list[int | str] = Field(min_length=1, description="Channel ids or names.")
-    escalation_channels: list[int | str] = Field(default_factory=list)
-    escalation_minutes: float | None = Field(None, gt=0, description="Unacknowledged this long → escalate.")
-    reminder_minutes: float | None = Field(None, gt=0, description="Re-notify a firing alert this often.")
+    channels: list[BodyId | str] = Field(min_length=1, max_length=100, description="Channel ids or names.")
+    escalation_channels: list[BodyId | str] = Field(default_factory=list, max_length=100)
+    escalation_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES,
+                                             description="Unacknowledged this long → escalate.")
+    reminder_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES,
+                                           description="Re-notify a firing alert this often.")
     name: str | None = None
     enabled: bool = True
 
@@ -182,21 +199,31 @@ class AlertRuleIn(BaseModel):
     def seconds(self) -> float:
         return _seconds(self.duration) or 0.0
 
+    @field_validator("duration")
+    @classmethod
+    def _duration_parses(cls, value: str | float | None) -> str | float | None:
+        return _check_duration(value)
+
 
 class AlertRuleUpdate(BaseModel):
     metric: str | None = None
     operator: str | None = None
-    threshold: float | None = None
-    duration: str | float | None = Field(None, alias="for")
+    threshold: float | None = Field(None, ge=-MAX_THRESHOLD, le=MAX_THRESHOLD)
+    duration: str | Annotated[float, Field(ge=0, le=MAX_DURATION)] | None = Field(None, alias="for")
     app: str | None = None
     all_apps: bool = False
     severity: str | None = None
-    channels: list[int | str] | None = None
-    escalation_channels: list[int | str] | None = None
-    escalation_minutes: float | None = Field(None, gt=0)
-    reminder_minutes: float | None = Field(None, gt=0)
+    channels: list[BodyId | str] | None = Field(None, max_length=100)
+    escalation_channels: list[BodyId | str] | None = Field(None, max_length=100)
+    escalation_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
+    reminder_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
     name: str | None = None
     enabled: bool | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_parses(cls, value: str | float | None) -> str | float | None:
+        return _check_duration(value)
 
     model_config = {"populate_by_name": True}
 

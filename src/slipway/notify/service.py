@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from slipway import events
 from slipway.apps import service as app_service
 from slipway.apps.models import App
+from slipway.bounds import INT32_MAX, digits, row_id
 from slipway.config import Settings
 from slipway.crypto import Box, mask
 from slipway.db import utcnow
@@ -24,8 +25,8 @@ from slipway.notify.channels import get_type
 from slipway.notify.channels.base import ChannelConfig, Message
 from slipway.notify.models import Attempt, Channel, Delivery, Mute, Notification, Rule, RuleChannel
 
-NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
-PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))$")
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}\Z")
+PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))\Z")
 DELIVER = "notify.deliver"
 
 # ---- channels ----------------------------------------------------------------------------------
@@ -33,8 +34,11 @@ DELIVER = "notify.deliver"
 
 def get_channel(session: Session, ref: int | str) -> Channel:
     """By id, or by name (what the CLI passes)."""
-    channel = session.get(Channel, int(ref)) if str(ref).isdigit() else \
-        session.scalar(select(Channel).where(Channel.name == str(ref)))
+    if isinstance(ref, int) or digits(ref):  # an id; one past the id range names no channel
+        channel_id = ref if isinstance(ref, int) else row_id(ref)
+        channel = session.get(Channel, channel_id) if channel_id and 0 < channel_id <= INT32_MAX else None
+    else:
+        channel = session.scalar(select(Channel).where(Channel.name == ref))
     if channel is None:
         raise NotFound(f"no channel {ref!r}")
     return channel

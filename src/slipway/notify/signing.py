@@ -33,7 +33,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def verify(secret: str, *, body: bytes, timestamp: str, signature: str, now: float | None = None,
            tolerance: float = TOLERANCE) -> bool:
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
         return False
     if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
         return False

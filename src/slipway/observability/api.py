@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from slipway import redaction
 from slipway.apps import service as app_service
 from slipway.apps.models import App
+from slipway.bounds import INT32_MAX, PathId
 from slipway.config import Settings
 from slipway.db import transaction
 from slipway.errors import Invalid, NotFound
@@ -194,29 +195,29 @@ def create_app_check(name: str, body: CheckIn, platform: PlatformDep, who: Curre
 
 
 @router.get("/apps/{name}/checks/{check_id}", response_model=CheckOut)
-def show_app_check(name: str, check_id: int, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
+def show_app_check(name: str, check_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
     return _show(platform, name, check_id)
 
 
 @router.patch("/apps/{name}/checks/{check_id}", response_model=CheckOut)
-def patch_app_check(name: str, check_id: int, body: CheckPatch, platform: PlatformDep,
+def patch_app_check(name: str, check_id: PathId, body: CheckPatch, platform: PlatformDep,
                     who: CurrentPrincipal) -> CheckOut:
     return _patch(platform, name, check_id, body, who.actor)
 
 
 @router.delete("/apps/{name}/checks/{check_id}", status_code=204)
-def delete_app_check(name: str, check_id: int, platform: PlatformDep, who: CurrentPrincipal) -> Response:
+def delete_app_check(name: str, check_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> Response:
     return _delete(platform, name, check_id, who.actor)
 
 
 @router.post("/apps/{name}/checks/{check_id}/run", response_model=CheckOut)
-def run_app_check(name: str, check_id: int, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
+def run_app_check(name: str, check_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
     """Run the check now (outside its schedule) and return its new state."""
     return _run(platform, name, check_id)
 
 
 @router.get("/apps/{name}/checks/{check_id}/results", response_model=list[CheckResultOut])
-def app_check_results(name: str, check_id: int, platform: PlatformDep, _: CurrentPrincipal,
+def app_check_results(name: str, check_id: PathId, platform: PlatformDep, _: CurrentPrincipal,
                       range_: str | None = RangeParam, start: str | None = FromParam, end: str | None = ToParam,
                       limit: int = Query(5000, ge=1, le=50000)) -> list[CheckResultOut]:
     """Results with response times, oldest first (the response-time chart)."""
@@ -234,34 +235,34 @@ def create_monitor(body: CheckIn, platform: PlatformDep, who: CurrentPrincipal) 
 
 
 @router.get("/monitors/{check_id}", response_model=CheckOut)
-def show_monitor(check_id: int, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
+def show_monitor(check_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
     return _show(platform, None, check_id)
 
 
 @router.patch("/monitors/{check_id}", response_model=CheckOut)
-def patch_monitor(check_id: int, body: CheckPatch, platform: PlatformDep, who: CurrentPrincipal) -> CheckOut:
+def patch_monitor(check_id: PathId, body: CheckPatch, platform: PlatformDep, who: CurrentPrincipal) -> CheckOut:
     return _patch(platform, None, check_id, body, who.actor)
 
 
 @router.delete("/monitors/{check_id}", status_code=204)
-def delete_monitor(check_id: int, platform: PlatformDep, who: CurrentPrincipal) -> Response:
+def delete_monitor(check_id: PathId, platform: PlatformDep, who: CurrentPrincipal) -> Response:
     return _delete(platform, None, check_id, who.actor)
 
 
 @router.post("/monitors/{check_id}/run", response_model=CheckOut)
-def run_monitor(check_id: int, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
+def run_monitor(check_id: PathId, platform: PlatformDep, _: CurrentPrincipal) -> CheckOut:
     return _run(platform, None, check_id)
 
 
 @router.get("/monitors/{check_id}/results", response_model=list[CheckResultOut])
-def monitor_results(check_id: int, platform: PlatformDep, _: CurrentPrincipal, range_: str | None = RangeParam,
+def monitor_results(check_id: PathId, platform: PlatformDep, _: CurrentPrincipal, range_: str | None = RangeParam,
                     start: str | None = FromParam, end: str | None = ToParam,
                     limit: int = Query(5000, ge=1, le=50000)) -> list[CheckResultOut]:
     return _results(platform, None, check_id, range_, start, end, limit)
 
 
 @router.get("/monitors/{check_id}/incidents", response_model=list[IncidentOut])
-def monitor_incidents(check_id: int, platform: PlatformDep, _: CurrentPrincipal,
+def monitor_incidents(check_id: PathId, platform: PlatformDep, _: CurrentPrincipal,
                       open: bool = Query(False), limit: int = Query(100, ge=1, le=1000)) -> list[IncidentOut]:
     with platform.sessions() as session:
         checks.get(session, check_id, app=None)
@@ -328,7 +329,8 @@ def search_logs(name: str, platform: PlatformDep, _: CurrentPrincipal, access: A
                     None, description="Minimum level: error finds errors, warn finds warnings and errors."),
                 since: str | None = Query(None, description="ISO 8601 or a duration ago (15m, 2h, 7d)."),
                 until: str | None = Query(None),
-                release: int | None = Query(None, ge=1), instance: str | None = Query(None, max_length=128),
+                release: int | None = Query(None, ge=1, le=INT32_MAX),
+                instance: str | None = Query(None, max_length=128),
                 stream: Literal["stdout", "stderr"] | None = Query(None),
                 source: Literal["instances", "deploys", "access"] = Query(
                     "instances", description="access: the router's access log of the app (method, uri, status, "

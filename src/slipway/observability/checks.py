@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from slipway.apps.models import App
+from slipway.bounds import digits
 from slipway.db import utcnow
 from slipway.egress import Policy, url_target
 from slipway.errors import Invalid, NotFound
@@ -81,7 +82,7 @@ def validate(check: Check, policy: Policy) -> None:
             policy.check_url(target)
     elif check.kind == "tcp":
         host, _, port = target.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536 or (not host and check.app_id is None):
+        if not digits(port) or not 0 < int(port) < 65536 or (not host and check.app_id is None):
             raise Invalid(f"invalid TCP target {target!r}: use host:port" + (" or :port" if check.app_id else ""))
         if host:
             policy.check_host(host, int(port))

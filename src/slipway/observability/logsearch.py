@@ -36,7 +36,7 @@ JSON_KEYS = ("level", "severity", "levelname", "lvl", "log.level", "loglevel")
 LOGFMT = re.compile(r"\b(?:level|lvl|severity)=\"?([A-Za-z]+)", re.IGNORECASE)
 WORD = re.compile(r"(?<![A-Za-z])(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT|PANIC)"
                   r"(?![A-Za-z])")
-LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (stdout|stderr) (.*)$", re.DOTALL)
+LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (stdout|stderr) (.*)\Z", re.DOTALL)
 HEAD = 120  # a level word is looked for in the first characters only (not in the message body)
 # numeric levels in JSON logs come from pino/bunyan (Node); Python JSON loggers write level names
 NUMERIC = {10: "debug", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "error"}

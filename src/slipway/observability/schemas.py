@@ -67,6 +67,15 @@ class CheckPatch(BaseModel):
     smoke: bool | None = None
     status_page: bool | None = None
 
+    @model_validator(mode="after")
+    def _null_only_where_it_means_something(self) -> CheckPatch:
+        # null clears expected_status and body_contains; on any other field it was stored, then compared: a 500
+        nulls = sorted(k for k in self.model_fields_set
+                       if getattr(self, k) is None and k not in ("expected_status", "body_contains"))
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: null is not a value here (leave the field out to keep it)")
+        return self
+
 
 class CheckOut(BaseModel):
     id: int

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from slipway.apps import service as app_service
 from slipway.apps.models import App
+from slipway.bounds import PathId
 from slipway.crypto import mask
 from slipway.db import transaction
 from slipway.deploys import service as deploy_service
@@ -50,7 +51,7 @@ def list_previews(name: str, platform: PlatformDep, _: CurrentPrincipal,
 
 
 @router.delete("/previews/{number}", status_code=202, response_model=PreviewOut)
-def delete_preview(name: str, number: int, platform: PlatformDep, who: CurrentPrincipal) -> PreviewOut:
+def delete_preview(name: str, number: PathId, platform: PlatformDep, who: CurrentPrincipal) -> PreviewOut:
     """Remove a preview now (it comes back at the pull request's next commit)."""
     with transaction(platform.sessions) as session:
         parent = app_service.get(session, name)

@@ -9,7 +9,7 @@ from slipway.errors import Invalid
 from slipway.runtimes.base import Limits
 
 KEYS = ("memory", "memory_reservation", "cpus", "cpu_reservation", "pids")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*\Z", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 MIN_MEMORY = 6 * 1024**2  # Docker refuses less than 6 MB
 MAX_MEMORY = 1024**4

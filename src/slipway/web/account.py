@@ -12,6 +12,7 @@ from slipway.auth import service as auth_service
 from slipway.auth import teams as team_service
 from slipway.auth.api import create_user_token, my_invitation_out, token_out
 from slipway.auth.models import Project, Team, User
+from slipway.bounds import PathId
 from slipway.crypto import same
 from slipway.db import transaction
 from slipway.errors import SlipwayError, TooMany
@@ -180,7 +181,7 @@ def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, platform: PlatformDep, who: Actor) -> Response:
+def revoke_token(token_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             auth_service.revoke_token_id(session, token_id=token_id, user_id=who.user_id, actor=who.actor)
@@ -231,7 +232,7 @@ def add_ssh_key(
 
 
 @router.post("/account/ssh-keys/{key_id}/remove")
-def remove_ssh_key(key_id: int, platform: PlatformDep, who: Actor) -> Response:
+def remove_ssh_key(key_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             keys.remove(session, key_id=key_id, user_id=who.user_id, actor=who.actor)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from slipway.apps import service as app_service
+from slipway.bounds import PathId, digits
 from slipway.db import transaction
 from slipway.errors import SlipwayError
 from slipway.notify import alerts, service
@@ -51,8 +52,8 @@ def form_of(form: FormData) -> dict[str, Any]:
 
 def rule_body(values: dict[str, Any]) -> AlertRuleIn:
     """The form → the API's own schema (empty inputs are left out: the schema's defaults apply)."""
-    data: dict[str, Any] = {"channels": [int(v) if v.isdigit() else v for v in values["channels"]],
-                            "escalation_channels": [int(v) if v.isdigit() else v
+    data: dict[str, Any] = {"channels": [int(v) if digits(v) else v for v in values["channels"]],
+                            "escalation_channels": [int(v) if digits(v) else v
                                                     for v in values["escalation_channels"]]}
     for key in RULE_FIELDS:
         if values[key] != "":
@@ -82,14 +83,14 @@ def alerts_page(request: Request, platform: PlatformDep, _: Viewer,
 
 
 @router.get(BASE + "/{alert_id}")
-def alert_page(alert_id: int, request: Request, platform: PlatformDep, _: Viewer) -> Response:
+def alert_page(alert_id: PathId, request: Request, platform: PlatformDep, _: Viewer) -> Response:
     with platform.sessions() as session:
         alert = alert_out(session, alerts.get_alert(session, alert_id), with_timeline=True)
     return render(request, "alerts/alert.html", alert=alert)
 
 
 @router.post(BASE + "/{alert_id}/ack")
-def acknowledge(alert_id: int, platform: PlatformDep, who: Actor,
+def acknowledge(alert_id: PathId, platform: PlatformDep, who: Actor,
                 back: Annotated[str, Form(max_length=16)] = "") -> Response:
     target = f"{BASE}/{alert_id}" if back == "alert" else BASE
     try:
@@ -122,7 +123,7 @@ async def create_rule(request: Request, platform: PlatformDep, who: Actor) -> Re
 
 
 @router.post(BASE + "/rules/{rule_id}/toggle")
-def toggle_rule(rule_id: int, platform: PlatformDep, who: Actor) -> Response:
+def toggle_rule(rule_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     with transaction(platform.sessions) as session:
         rule = alerts.get_rule(session, rule_id)
         alerts.update_rule(session, rule, enabled=not rule.enabled, actor=who.actor)
@@ -131,7 +132,7 @@ def toggle_rule(rule_id: int, platform: PlatformDep, who: Actor) -> Response:
 
 
 @router.post(BASE + "/rules/{rule_id}/delete")
-def delete_rule(rule_id: int, platform: PlatformDep, who: Actor) -> Response:
+def delete_rule(rule_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     with transaction(platform.sessions) as session:
         rule = alerts.get_rule(session, rule_id)
         label = rule.name

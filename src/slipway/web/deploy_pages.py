@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Response
 
 from slipway.apps import service as app_service
+from slipway.bounds import PathId
 from slipway.db import transaction
 from slipway.deploys import service as deploy_service
 from slipway.deploys.schedule import parse_when
@@ -38,7 +39,7 @@ def schedule(name: str, platform: PlatformDep, who: Actor, at: Annotated[str, Fo
 
 
 @router.post("/apps/{name}/deploys/{deploy_id}/cancel")
-def cancel(name: str, deploy_id: int, platform: PlatformDep, who: Actor) -> Response:
+def cancel(name: str, deploy_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             app = app_service.get(session, name)

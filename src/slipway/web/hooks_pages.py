@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 
 from slipway.apps import service as app_service
+from slipway.bounds import PathId
 from slipway.crypto import mask
 from slipway.db import transaction
 from slipway.errors import SlipwayError
@@ -75,7 +76,7 @@ def save_settings(name: str, request: Request, platform: PlatformDep, who: Actor
 
 
 @router.post("/apps/{name}/webhooks/deliveries/{delivery_id}/replay")
-def replay(name: str, delivery_id: int, platform: PlatformDep, who: Actor) -> Response:
+def replay(name: str, delivery_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             deploy = hook_service.replay(session, app_service.get(session, name), delivery_id, actor=who.actor)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from slipway.apps import service as app_service
+from slipway.bounds import PathId
 from slipway.db import transaction, utcnow
 from slipway.errors import Invalid, SlipwayError
 from slipway.notify import deliver, service
@@ -230,7 +231,7 @@ async def create_channel(request: Request, platform: PlatformDep, who: Actor) ->
 
 
 @router.get(BASE + "/{channel_id}")
-def edit_channel_page(channel_id: int, request: Request, platform: PlatformDep, _: Viewer) -> Response:
+def edit_channel_page(channel_id: PathId, request: Request, platform: PlatformDep, _: Viewer) -> Response:
     with platform.sessions() as session:
         row = _channel_row(platform, service.get_channel(session, channel_id))
         deliveries = service.list_deliveries(session, channel_id=channel_id, limit=20)
@@ -240,7 +241,7 @@ def edit_channel_page(channel_id: int, request: Request, platform: PlatformDep, 
 
 
 @router.post(BASE + "/{channel_id}")
-async def update_channel(channel_id: int, request: Request, platform: PlatformDep, who: Actor) -> Response:
+async def update_channel(channel_id: PathId, request: Request, platform: PlatformDep, who: Actor) -> Response:
     form = await request.form()
     try:
         with transaction(platform.sessions) as session:
@@ -257,7 +258,7 @@ async def update_channel(channel_id: int, request: Request, platform: PlatformDe
 
 
 @router.post(BASE + "/{channel_id}/delete")
-def delete_channel(channel_id: int, platform: PlatformDep, who: Actor) -> Response:
+def delete_channel(channel_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     with transaction(platform.sessions) as session:
         channel = service.get_channel(session, channel_id)
         label = channel.name
@@ -266,7 +267,7 @@ def delete_channel(channel_id: int, platform: PlatformDep, who: Actor) -> Respon
 
 
 @router.post(BASE + "/{channel_id}/test")
-def test_channel(channel_id: int, request: Request, platform: PlatformDep, who: Actor,
+def test_channel(channel_id: PathId, request: Request, platform: PlatformDep, who: Actor,
                  back: Annotated[str, Form(max_length=16)] = "") -> Response:
     """Send a test now; with htmx the result replaces the button's neighbour, else it is a flash."""
     with platform.sessions() as session:
@@ -294,14 +295,14 @@ def create_rule(request: Request, platform: PlatformDep, who: Actor,
 
 
 @router.post("/notifications/rules/{rule_id}/delete")
-def delete_rule(rule_id: int, platform: PlatformDep, who: Actor) -> Response:
+def delete_rule(rule_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     with transaction(platform.sessions) as session:
         service.delete_rule(session, service.get_rule(session, rule_id), actor=who.actor)
     return redirect(BASE + "#rules", flash=f"Deleted rule {rule_id}.")
 
 
 @router.post("/notifications/rules/{rule_id}/toggle")
-def toggle_rule(rule_id: int, platform: PlatformDep, who: Actor) -> Response:
+def toggle_rule(rule_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     with transaction(platform.sessions) as session:
         rule = service.get_rule(session, rule_id)
         service.update_rule(session, rule, enabled=not rule.enabled, actor=who.actor)

@@ -16,6 +16,7 @@ from slipway import redaction
 from slipway.apps import service as app_service
 from slipway.apps.api import app_out
 from slipway.apps.models import App
+from slipway.bounds import INT32_MAX, PathId, digits
 from slipway.db import transaction, utcnow
 from slipway.deploys import service as deploy_service
 from slipway.deploys.models import Deploy, Release
@@ -93,7 +94,7 @@ def host_metrics_json(platform: PlatformDep, _: Viewer,
 
 
 @router.get("/apps/{name}/checks/{check_id}/results.json")
-def check_results_json(name: str, check_id: int, platform: PlatformDep, _: Viewer,
+def check_results_json(name: str, check_id: PathId, platform: PlatformDep, _: Viewer,
                        range_: str | None = Query(None, alias="range")) -> dict[str, Any]:
     """Response times in the chart format: one `response_ms` metric (a failed probe has none)."""
     begin, end = series.parse_window(_range(range_), None, None)
@@ -167,7 +168,7 @@ def logs_page(name: str, request: Request, platform: PlatformDep, _: Viewer, acc
     try:
         if level and level not in logsearch.LEVELS:
             raise Invalid(f"unknown level {level!r}: use debug, info, warn or error")
-        if release and not release.isdigit():
+        if release and (not digits(release) or int(release) > INT32_MAX):
             raise Invalid("release: a version number such as 3")
         query = logsearch.Query(q=q or None, level=level or None,
                                 since=series.parse_time(since) if since else None,
@@ -266,7 +267,7 @@ def add_check(name: str, request: Request, platform: PlatformDep, who: Actor,
 
 
 @router.post("/apps/{name}/checks/{check_id}/delete")
-def delete_check(name: str, check_id: int, platform: PlatformDep, who: Actor) -> Response:
+def delete_check(name: str, check_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     with transaction(platform.sessions) as session:
         check = checks.get(session, check_id, app=app_service.get(session, name))
         label = check.name
@@ -275,7 +276,7 @@ def delete_check(name: str, check_id: int, platform: PlatformDep, who: Actor) ->
 
 
 @router.post("/apps/{name}/checks/{check_id}/run")
-def run_check_now(name: str, check_id: int, platform: PlatformDep, _: Actor) -> Response:
+def run_check_now(name: str, check_id: PathId, platform: PlatformDep, _: Actor) -> Response:
     with platform.sessions() as session:
         checks.get(session, check_id, app=app_service.get(session, name))
     run_check(platform, check_id)

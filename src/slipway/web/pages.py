@@ -29,6 +29,7 @@ from slipway.apps.api import app_out
 from slipway.apps.models import App
 from slipway.auth import service as auth_service
 from slipway.auth.service import Principal
+from slipway.bounds import PathId
 from slipway.crypto import mask, same
 from slipway.db import transaction
 from slipway.deploys import service as deploy_service
@@ -497,12 +498,12 @@ def _deploy_context(platform: Platform, name: str, deploy_id: int) -> dict[str, 
 
 
 @router.get("/apps/{name}/deploys/{deploy_id}")
-def deploy_page(name: str, deploy_id: int, request: Request, platform: PlatformDep, _: Viewer) -> Response:
+def deploy_page(name: str, deploy_id: PathId, request: Request, platform: PlatformDep, _: Viewer) -> Response:
     return render(request, "deploy.html", **_deploy_context(platform, name, deploy_id))
 
 
 @router.get("/apps/{name}/deploys/{deploy_id}/partials/status")
-def deploy_status_partial(name: str, deploy_id: int, request: Request, platform: PlatformDep,
+def deploy_status_partial(name: str, deploy_id: PathId, request: Request, platform: PlatformDep,
                           _: Viewer) -> Response:
     return render(request, "partials/deploy_status.html", **_deploy_context(platform, name, deploy_id))
 

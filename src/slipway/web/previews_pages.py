@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from slipway.apps import service as app_service
+from slipway.bounds import PathId, digits
 from slipway.crypto import mask
 from slipway.db import transaction
 from slipway.errors import Invalid, SlipwayError
@@ -57,7 +58,7 @@ def save_settings(name: str, platform: PlatformDep, who: Actor, enabled: Annotat
     try:
         limit = None
         if max_previews.strip():
-            if not max_previews.strip().isdigit() or int(max_previews) > 1000:
+            if not digits(max_previews.strip()) or int(max_previews) > 1000:
                 raise Invalid("at most this many previews: a whole number from 0 to 1000, or empty for the default")
             limit = int(max_previews)
         with transaction(platform.sessions) as session:
@@ -103,7 +104,7 @@ def unset_override(name: str, platform: PlatformDep, who: Actor,
 
 
 @router.post("/apps/{name}/previews/{number}/remove")
-def remove_preview(name: str, number: int, platform: PlatformDep, who: Actor) -> Response:
+def remove_preview(name: str, number: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             service.delete(session, platform, app_service.get(session, name), number, actor=who.actor)

@@ -13,6 +13,7 @@ from slipway.auth.api import acting_rank, invitation_out
 from slipway.auth.models import Invitation
 from slipway.auth.policy import Access
 from slipway.auth.service import Principal
+from slipway.bounds import PathId
 from slipway.db import transaction
 from slipway.errors import NotFound, SlipwayError
 from slipway.platform import Platform
@@ -108,7 +109,7 @@ def invite(
 
 
 @router.post("/teams/{team}/invitations/{invitation_id}/revoke")
-def revoke_invitation(team: str, invitation_id: int, platform: PlatformDep, who: Actor) -> Response:
+def revoke_invitation(team: str, invitation_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             team_service.revoke_invitation(

@@ -53,12 +53,18 @@ def parse_window(range_: str | None, start: str | None, end: str | None,
     return begin, finish
 
 
-RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)\Z")
 
 
 def parse_time(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """ISO 8601 (a naive time is UTC; 'Z' allowed) or a duration ago: 30s, 15m, 2h, 7d."""
-    now = now or utcnow()
+    try:
+        return _parse_time(value, now=now or utcnow())
+    except OverflowError:  # 99999999999d ago, or year 1 at +14:00: before the first datetime
+        raise Invalid(f"invalid time {value!r}: out of range") from None
+
+
+def _parse_time(value: str, *, now: dt.datetime) -> dt.datetime:
     match = RELATIVE.match(value.strip())
     if match:
         amount, unit = float(match.group(1)), match.group(2)

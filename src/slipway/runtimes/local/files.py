@@ -25,7 +25,7 @@ import psutil
 from slipway.runtimes.base import InstanceSpec, InstanceState, Limits
 from slipway.runtimes.local.policy import RestartPolicy
 
-INSTANCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+INSTANCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}\Z")
 ALIVE = ("starting", "running", "backoff", "crashloop")  # statuses of a supervisor that is still at work
 
 
