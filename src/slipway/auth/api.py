@@ -420,7 +420,7 @@ def my_invitation_out(session: Session, row: Invitation) -> MyInvitationOut:
 
 
 @teams_router.post("/account/invitations/{invitation_id}/accept", response_model=TeamOut)
-def accept_my_invitation(invitation_id: int, who: CurrentPrincipal, platform: PlatformDep) -> TeamOut:
+def accept_my_invitation(invitation_id: PathId, who: CurrentPrincipal, platform: PlatformDep) -> TeamOut:
     with transaction(platform.sessions) as session:
         team = team_service.accept_addressed(session, user=_consenting_user(session, who),
                                              invitation_id=invitation_id)
@@ -428,7 +428,7 @@ def accept_my_invitation(invitation_id: int, who: CurrentPrincipal, platform: Pl
 
 
 @teams_router.post("/account/invitations/{invitation_id}/decline", status_code=204)
-def decline_my_invitation(invitation_id: int, who: CurrentPrincipal, platform: PlatformDep) -> Response:
+def decline_my_invitation(invitation_id: PathId, who: CurrentPrincipal, platform: PlatformDep) -> Response:
     with transaction(platform.sessions) as session:
         team_service.decline(session, user=_consenting_user(session, who), invitation_id=invitation_id)
     return Response(status_code=204)

@@ -253,7 +253,7 @@ def resolve_commit(*, url: str, branch: str, timeout: float = 30) -> str:
     raise errors.GitError(f"branch '{branch}' not found in {redact(url)}")
 
 
-_PULL_REF_RE = re.compile(r"^refs/(?:pull|merge-requests)/[0-9]{1,12}/head$")
+_PULL_REF_RE = re.compile(r"^refs/(?:pull|merge-requests)/[0-9]{1,12}/head\Z")
 
 
 def validate_pull_ref(ref: str) -> str:

@@ -191,7 +191,7 @@ def revoke_token(token_id: PathId, platform: PlatformDep, who: Actor) -> Respons
 
 
 @router.post("/account/invitations/{invitation_id}/accept")
-def accept_invitation(invitation_id: int, platform: PlatformDep, who: Actor) -> Response:
+def accept_invitation(invitation_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             user = session.get(User, who.user_id)
@@ -203,7 +203,7 @@ def accept_invitation(invitation_id: int, platform: PlatformDep, who: Actor) -> 
 
 
 @router.post("/account/invitations/{invitation_id}/decline")
-def decline_invitation(invitation_id: int, platform: PlatformDep, who: Actor) -> Response:
+def decline_invitation(invitation_id: PathId, platform: PlatformDep, who: Actor) -> Response:
     try:
         with transaction(platform.sessions) as session:
             user = session.get(User, who.user_id)
