@@ -151,14 +151,7 @@ class CaddyProcess:
                     self._kill_popen()
             self._popen = None
         elif self._adopted_proc is not None:
-            proc = self._adopted_proc
-            try:
-                proc.terminate()
-                proc.wait(self.stop_timeout)
-            except psutil.TimeoutExpired:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
+            _terminate(self._adopted_proc, self.stop_timeout)
             self._adopted_proc = None
         elif self.adopted:
             self._api.stop()
@@ -184,13 +177,7 @@ class CaddyProcess:
                     raise _Answering()
                 time.sleep(0.2)
         log.warning("caddy pid %s does not answer on the admin socket %s: replacing it", proc.pid, self.admin)
-        try:
-            proc.terminate()
-            proc.wait(self.stop_timeout)
-        except psutil.TimeoutExpired:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
+        _terminate(proc, self.stop_timeout)
 
     def _adopt(self) -> None:
         self.adopted = True
@@ -275,3 +262,14 @@ def _warn_without_request_migration() -> None:
     if reuseport_migration() is False:
         log.warning("net.ipv4.tcp_migrate_req is 0: a route change may reset a few connections that arrive "
                     "at that instant; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) for lossless switches")
+
+
+def _terminate(proc: psutil.Process, timeout: float) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; a process already gone is fine."""
+    try:
+        proc.terminate()
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    except psutil.NoSuchProcess:
+        pass
