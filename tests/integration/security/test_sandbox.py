@@ -287,10 +287,19 @@ def test_a_sandboxed_instance_does_not_outlive_its_supervisor(boxed: tuple[Sandb
     runtime.start(spec(box, host, "attacker-orphan-1", "sleep 600"))
     files = host.home / "instances" / "attacker-orphan-1"
     state = json.loads((files / "state.json").read_text())
-    tree = [psutil.Process(state["pid"]), *psutil.Process(state["pid"]).children(recursive=True)]
-    assert any(p.name() == "sleep" for p in tree)
+
+    def tree() -> list[psutil.Process]:
+        top = psutil.Process(state["pid"])
+        return [top, *top.children(recursive=True)]
+
+    # the first state is written once bwrap is spawned; the app itself is exec'd a moment later inside it
+    deadline = time.monotonic() + 30
+    while not any(p.name() == "sleep" for p in tree()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    processes = tree()
+    assert any(p.name() == "sleep" for p in processes), [p.cmdline() for p in processes]
     os.kill(state["supervisor_pid"], signal.SIGKILL)
-    gone, alive = psutil.wait_procs(tree, timeout=10)
+    gone, alive = psutil.wait_procs(processes, timeout=10)
     assert not alive, f"still running after its supervisor died: {[p.cmdline() for p in alive]}"
     assert runtime.state("attacker-orphan-1").status == "stopped"
 
