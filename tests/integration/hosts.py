@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +120,15 @@ class Host:
         admin = CaddyAdmin(self.settings.caddy_admin_socket)  # the router outlives the control plane by
         admin.stop()  # design: stop it explicitly
         admin.close()
+
+
+@contextmanager
+def running_host(settings: Settings, tmp_path: Path) -> Iterator[Host]:
+    """A real `slipway server` for one test, its logs under tmp_path/logs, stopped afterwards."""
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    host = Host(settings, logs)
+    try:
+        yield host
+    finally:
+        host.close()

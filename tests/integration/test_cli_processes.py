@@ -11,7 +11,7 @@ import pytest
 from slipway.config import Settings
 from tests.conftest import python_app_files
 from tests.integration.conftest import Api
-from tests.integration.hosts import Host
+from tests.integration.hosts import Host, running_host
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +50,8 @@ def test_a_static_site_has_no_process_to_scale(api: Api, make_repo) -> None:  # 
 
 @pytest.fixture
 def host(settings: Settings, tmp_path: Path) -> Iterator[Host]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    h = Host(settings, logs)
-    try:
+    with running_host(settings, tmp_path) as h:
         yield h
-    finally:
-        h.close()
 
 
 def test_the_cli_shows_process_types_and_explains_refusals(host: Host, make_repo) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import pytest
 
 from slipway.config import Settings
 from tests.conftest import postgres_base
-from tests.integration.hosts import Host
+from tests.integration.hosts import Host, running_host
 
 pytestmark = pytest.mark.integration
 
@@ -19,13 +19,8 @@ pytestmark = pytest.mark.integration
 def host(settings: Settings, tmp_path: Path) -> Iterator[Host]:
     settings.router = "caddy"
     settings.job_lease = 3.0
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    h = Host(settings, logs)
-    try:
+    with running_host(settings, tmp_path) as h:
         yield h
-    finally:
-        h.close()
 
 
 def wait_for(check, timeout: float = 30.0, every: float = 0.2):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from tests.integration.hosts import Host
+from tests.integration.hosts import Host, running_host
 
 from slipway.config import Settings
 from slipway.routing.admin import CaddyAdmin
@@ -26,13 +26,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def host(settings: Settings, tmp_path: Path) -> Iterator[Host]:
     settings.router = "caddy"
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    h = Host(settings, logs)
-    try:
+    with running_host(settings, tmp_path) as h:
         yield h
-    finally:
-        h.close()
 
 
 def answers(host: Host, app: str) -> bool:
