@@ -39,6 +39,13 @@ class Settings(BaseSettings):
                          "users), 'off' (loud unisolated mode).")
     tune_kernel: bool = Field(True, description="Set net.ipv4.tcp_migrate_req=1 when permitted (lossless switches).")
 
+    pythons: str = Field("", description="More Pythons for apps, besides the python3.X on PATH: folders "
+                         "separated by ':', each holding python3.X executables or a bin/ with them. Read-only "
+                         "in every app's sandbox.")
+    nodes: str = Field("", description="More Node versions for apps, besides the node on PATH: folders "
+                       "separated by ':', each holding a node executable or a bin/ with one. Read-only in "
+                       "every app's sandbox.")
+
     docker_host: str = Field("", description="Docker Engine API for the docker runtime (default: $DOCKER_HOST).")
     docker_build_timeout: float = Field(1800.0, gt=0, description="Seconds a docker image build may take.")
 

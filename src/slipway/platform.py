@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from slipway.builds.versions import sandbox_roots, split_folders
 from slipway.config import Settings
 from slipway.crypto import Box
 from slipway.db import make_engine, migrate, session_factory
@@ -84,7 +85,8 @@ def build_platform(settings: Settings, *, runtime: Runtime | None = None, router
     if run_migrations:
         migrate(engine)
     secure_home(settings.home)
-    sandbox = sandbox_from_settings(settings.sandbox, settings.home)
+    sandbox = sandbox_from_settings(settings.sandbox, settings.home, tool_roots=sandbox_roots(
+        split_folders(settings.pythons) + split_folders(settings.nodes)))
     local = runtime or _local_runtime(settings, sandbox)
     extra = dict(runtimes) if runtimes is not None else _other_runtimes(settings)
     return Platform(

@@ -125,10 +125,22 @@ class Sandbox:
     bwrap: str = field(default_factory=lambda: shutil.which("bwrap") or "bwrap")
     setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "setpriv")
     hidden: tuple[str, ...] = HIDDEN
+    # interpreter installs the admin configured (SLIPWAY_PYTHONS / SLIPWAY_NODES, resolved): bound back
+    # read-only when a hidden path covers them (a pyenv under /root), or no app could run on them
+    tool_roots: tuple[str, ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(os.path.abspath(self.home))
+        home = os.path.realpath(self.home)
+        kept = []
+        for root in self.tool_roots:
+            if _under(root, home) or _under(home, root):
+                # binding it would show an app the control plane's files (or other apps')
+                log.warning("interpreter folder %s is not made visible to apps: it overlaps SLIPWAY_HOME", root)
+            else:
+                kept.append(root)
+        self.tool_roots = tuple(kept)
 
     # ---- paths an app owns -----------------------------------------------------------------------
 
@@ -218,7 +230,8 @@ class Sandbox:
         user = self.user(app)
         hidden = [*self.hidden, *_slipway_user_home()]
         return build_argv(args, bwrap=self.bwrap, setpriv=self.setpriv, home=self.home, cwd=str(cwd),
-                          hidden=hidden, ro=[*_interpreter(hidden), *(str(p) for p in ro)],
+                          hidden=hidden, ro=[*_interpreter(hidden), *_covered(self.tool_roots, hidden),
+                                             *(str(p) for p in ro)],
                           rw=[str(p) for p in rw], user=user,
                           user_namespace=self.isolation.mode == "namespaces", die_with_parent=die_with_parent)
 
@@ -301,13 +314,18 @@ def _slipway_user_home() -> list[str]:
     return [home] if home not in ("/", "") else []
 
 
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _covered(paths: Iterable[str], hidden: Sequence[str]) -> list[str]:
+    return [p for p in paths if any(_under(p, h) for h in hidden)]
+
+
 def _interpreter(hidden: Sequence[str]) -> list[str]:
-    """The Python that app venvs are made from, when it lives in a hidden directory (pyenv under the
-    Slipway user's home): bound back read-only, or no Python app could start."""
-    prefix = os.path.realpath(sys.base_prefix)
-    if any(prefix == h or prefix.startswith(h.rstrip("/") + "/") for h in hidden):
-        return [prefix]
-    return []
+    """The Python that app venvs are made from by default, when it lives in a hidden directory (pyenv
+    under the Slipway user's home): bound back read-only, or no Python app could start."""
+    return _covered([os.path.realpath(sys.base_prefix)], hidden)
 
 
 def _gecos(text: str) -> str:
@@ -348,7 +366,7 @@ def _chown(path: Path, user: AppUser) -> None:
         os.lchown(path, user.uid, user.gid)
 
 
-def from_settings(setting: str, home: Path) -> Sandbox:
+def from_settings(setting: str, home: Path, *, tool_roots: Sequence[str] = ()) -> Sandbox:
     isolation = detect(setting)
     if not isolation.isolated:
         log.warning("!!! UNISOLATED MODE: code from repositories runs as Slipway's own user, with the "
@@ -356,4 +374,4 @@ def from_settings(setting: str, home: Path) -> Sandbox:
                     isolation.reason)
     else:
         log.info("sandbox: %s (%s)", isolation.mode, isolation.reason)
-    return Sandbox(isolation, home)
+    return Sandbox(isolation, home, tool_roots=tuple(tool_roots))

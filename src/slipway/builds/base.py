@@ -24,6 +24,9 @@ class BuildResult:
     static_root: Path | None = None  # set for static sites: served by the router, no process
     env: dict[str, str] = field(default_factory=dict)  # runtime env the build adds (PATH, VIRTUAL_ENV…)
     limits: dict[str, dict[str, object]] = field(default_factory=dict)  # slipway.toml [limits.<type>]
+    # the build step the app's own package declares (package.json's `build` script), run after the
+    # dependencies unless slipway.toml's [build] command replaces it; not part of the release config
+    build_argv: list[str] | None = None
 
     def to_config(self) -> dict[str, object]:
         return {
@@ -49,6 +52,11 @@ class BuildContext:
     # build dir and the app's own cache (writable); None: unsandboxed (tests of the detectors alone)
     sandbox: Sandbox | None = None
     app: str = ""
+    pythons: tuple[str, ...] = ()  # SLIPWAY_PYTHONS folders (besides the python3.X on PATH)
+    nodes: tuple[str, ...] = ()  # SLIPWAY_NODES folders (besides the node on PATH)
+    # the app's env vars: its own build code (collectstatic, the package.json build script, slipway.toml's
+    # build command) sees them, as on Heroku; the caller redacts their values from the log
+    app_env: dict[str, str] = field(default_factory=dict)
 
     def give(self, *paths: Path, recursive: bool = False) -> None:
         """What the control plane made for the build becomes the app's (its user writes it in users mode)."""

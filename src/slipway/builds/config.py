@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,10 @@ def load_slipway_toml(directory: Path) -> AppConfig | None:
     return None if text is None else parse_slipway_toml(text)
 
 
-def parse_procfile(text: str, *, filename: str = "Procfile") -> dict[str, str]:
-    """`name: command` lines; blank lines and `#` comments are ignored."""
+def parse_procfile(text: str, *, filename: str = "Procfile",
+                   warn: Callable[[str], None] | None = None) -> dict[str, str]:
+    """`name: command` lines; blank lines and `#` comments are ignored. Process type names are read in
+    lower case, as Heroku does (`Web:` declares the web process); `warn` is told of each renamed one."""
     processes: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -146,12 +149,17 @@ def parse_procfile(text: str, *, filename: str = "Procfile") -> dict[str, str]:
                 "(letters, digits, '-' and '_')")
         if not command:
             raise errors.BuildError(f"{filename} line {number}: process type '{name}' has no command")
+        if name != name.lower():
+            if warn is not None:
+                warn(f"warning: {filename} line {number}: process type '{name}' is read as '{name.lower()}' "
+                     "(process types are lower case)")
+            name = name.lower()
         if name in processes:
             raise errors.BuildError(f"{filename} line {number}: process type '{name}' is declared twice")
         processes[name] = command
     return processes
 
 
-def load_procfile(directory: Path) -> dict[str, str] | None:
+def load_procfile(directory: Path, *, warn: Callable[[str], None] | None = None) -> dict[str, str] | None:
     text = paths.read_text(directory, "Procfile")
-    return None if text is None else parse_procfile(text)
+    return None if text is None else parse_procfile(text, warn=warn)

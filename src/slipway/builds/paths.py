@@ -56,15 +56,25 @@ def is_file(root: Path, relative: str | Path, *, what: str = "path") -> Path | N
     return target if target.is_file() else None
 
 
-def read_text(root: Path, relative: str | Path, *, what: str | None = None) -> str | None:
+# Config files a build reads (Procfile, package.json, pyproject.toml, .python-version…) are small; a
+# repository that commits a huge one must not make the control plane read it all into memory.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_text(root: Path, relative: str | Path, *, what: str | None = None,
+              max_bytes: int = MAX_CONFIG_BYTES) -> str | None:
     """The UTF-8 text of a repository file, None if there is none (OutsideCheckout / BuildError otherwise).
     Errors never quote the content."""
     name = what or str(relative)
     path = is_file(root, relative, what=name)
     if path is None:
         return None
+    with path.open("rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise errors.BuildError(f"{name} is larger than {max_bytes} bytes: Slipway does not read it")
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise errors.BuildError(f"{name} is not valid UTF-8 (byte {exc.start})") from exc
 

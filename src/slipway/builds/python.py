@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 
 from slipway import errors
-from slipway.builds import paths, steps
+from slipway.builds import django, paths, steps, versions
 from slipway.builds.base import BuildContext, BuildResult
 
 REQUIREMENTS = "requirements.txt"
@@ -56,8 +56,8 @@ class PythonDetector:
 
     def build(self, ctx: BuildContext, result: BuildResult) -> None:
         app = ctx.artifact_dir
-        python = base_python()
-        inputs: list[bytes | str] = [sys.version, os.path.realpath(python), sys.platform, os.uname().machine]
+        python = choose_python(ctx)
+        inputs: list[bytes | str] = [python.full, python.executable, sys.platform, os.uname().machine]
         if paths.is_file(app, REQUIREMENTS) is not None:
             files, local = _requirement_files(app, REQUIREMENTS)
             for f in files:
@@ -69,13 +69,13 @@ class PythonDetector:
                 inputs.append(steps.tree_digest(app))
             deps_file: str | None = None
         else:
-            deps = _pyproject_dependencies(paths.inside(app, PYPROJECT))
+            deps = _pyproject_dependencies(app)
             inputs += ["pyproject", *deps]
             deps_file = "\n".join(deps) + "\n" if deps else None
             install = []
             described = f"{PYPROJECT} [project].dependencies ({len(deps)})"
         key = steps.digest(*inputs)
-        venv = ensure_env(ctx, key=key, python=python, install=install, deps_file=deps_file,
+        venv = ensure_env(ctx, key=key, python=python.executable, install=install, deps_file=deps_file,
                           described=described)
         extra_paths = [str(app)]
         if (app / PYPROJECT).is_file() and (app / "src").is_dir():
@@ -86,6 +86,17 @@ class PythonDetector:
             "PYTHONPATH": ":".join(extra_paths),
             "PYTHONUNBUFFERED": "1",
         })
+        django.collectstatic(ctx, venv=venv, env=result.env)
+
+
+def choose_python(ctx: BuildContext) -> versions.Interpreter:
+    """The interpreter the app asks for (or the server's default), named in the build log; a one-line
+    BuildError before anything is installed when this server has none that matches."""
+    request = versions.python_request(ctx.artifact_dir)
+    found = versions.pythons(ctx.pythons, default=base_python())
+    chosen = versions.choose(request, found, folders_setting="SLIPWAY_PYTHONS")
+    ctx.log(versions.describe(chosen, request))
+    return chosen
 
 
 def _requirement_files(app: Path, first: str) -> tuple[list[Path], bool]:
@@ -118,10 +129,10 @@ def _requirement_files(app: Path, first: str) -> tuple[list[Path], bool]:
     return seen, local
 
 
-def _pyproject_dependencies(path: Path) -> list[str]:
+def _pyproject_dependencies(app: Path) -> list[str]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(paths.read_text(app, PYPROJECT) or "")
+    except tomllib.TOMLDecodeError as exc:
         raise errors.BuildError(f"{PYPROJECT}: invalid TOML: {exc}") from exc
     project = data.get("project")
     if not isinstance(project, dict):

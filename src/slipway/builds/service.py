@@ -4,6 +4,9 @@ Layers, later ones win:
 1. the detector's defaults (e.g. Node: `web: npm start` when package.json has a start script);
 2. the Procfile (`name: command` lines; a `release:` line becomes the release command);
 3. slipway.toml ([build] command, [processes], [release] command, [health] path).
+
+After the dependencies, the app's own build step runs: slipway.toml's [build] command, else package.json's
+`build` script. It sees the app's env vars (as on Heroku); the deploy redacts them from the log.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
     ctx.give(app, recursive=True)  # the build writes its own dir (as the app's user when Slipway is root)
 
     config = load_slipway_toml(app) or AppConfig()
-    procfile = load_procfile(app) or {}
+    procfile = load_procfile(app, warn=ctx.log) or {}
     if (app / "slipway.toml").is_file():
         ctx.log("==> using slipway.toml")
     if procfile:
@@ -79,7 +82,11 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
     if result.static_root is None:
         result.processes.update(declared)  # the Procfile and slipway.toml win over detector defaults
     if config.build_command and not built:
+        if result.build_argv:
+            ctx.log("==> slipway.toml's [build] command replaces package.json's build script")
         _run_build_command(ctx, config.build_command, env=result.env)
+    elif result.build_argv and not built:
+        _run_package_build(ctx, result)
     result.release_command = config.release_command or procfile_release
     result.health_path = config.health_path or DEFAULT_HEALTH_PATH
     result.health_timeout = config.health_timeout
@@ -99,9 +106,19 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
     return result
 
 
+def _run_package_build(ctx: BuildContext, result: BuildResult) -> None:
+    """package.json's `build` script (Heroku runs it too): the app's own code, with its env vars."""
+    assert result.build_argv is not None
+    shown = " ".join(Path(result.build_argv[0]).name if i == 0 else a for i, a in enumerate(result.build_argv))
+    ctx.log(f"==> running the build script: {shown}")
+    run_env = steps.build_env({**ctx.app_env, **result.env, "NODE_ENV": ctx.app_env.get("NODE_ENV", "production")})
+    run_env["PATH"] = f"{result.env['PATH']}:{os.environ.get('PATH', steps.RUNTIME_PATH)}"
+    steps.run(ctx, result.build_argv, what="build script", cwd=ctx.artifact_dir, env=run_env)
+
+
 def _run_build_command(ctx: BuildContext, command: str, *, env: dict[str, str]) -> None:
     ctx.log(f"==> running the build command: {command}")
-    run_env = steps.build_env(env)
+    run_env = steps.build_env({**ctx.app_env, **env})
     if "PATH" in env:
         run_env["PATH"] = f"{env['PATH']}:{os.environ.get('PATH', steps.RUNTIME_PATH)}"
     # This is the only place a build goes through a shell, on purpose: the command is the app's own

@@ -19,6 +19,7 @@ from slipway.apps.models import App
 from slipway.builds import service as build_service
 from slipway.builds.base import BuildContext
 from slipway.builds.paths import drop_escaping_links
+from slipway.builds.versions import split_folders
 from slipway.db import transaction, utcnow
 from slipway.deploys import gate
 from slipway.deploys import service as deploy_service
@@ -159,6 +160,7 @@ class DeployRun:
         url, commit = self._fetch_target(app)
         with transaction(self.platform.sessions) as session:
             session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(commit=commit))
+            env = app_service.env_plain(session, self.platform.box, app)
         source = self.settings.path("builds") / str(self.deploy_id)
         artifact = self.settings.path("artifacts", app.name) / f"build-{self.deploy_id}"
         shutil.rmtree(source, ignore_errors=True)
@@ -168,10 +170,13 @@ class DeployRun:
             git_service.fetch(url=url, commit=commit, dest=source, log=self.log, ref=self._pull_ref)
             drop_escaping_links(source, self.log)  # a link out of the checkout never reaches the build
             self._step("build", f"Building {commit[:12]}")
+            self.log.redact(list(env.values()))  # the app's build code sees its env: none of it reaches the log
             # caches per app: a shared venv or node_modules would let one app's build poison another's
             result = build_service.build(BuildContext(
                 source_dir=source, artifact_dir=artifact, cache_dir=self.settings.path("cache", "apps", app.name),
-                log=self.log, timeout=self.settings.build_timeout, sandbox=self.platform.sandbox, app=app.name))
+                log=self.log, timeout=self.settings.build_timeout, sandbox=self.platform.sandbox, app=app.name,
+                pythons=tuple(split_folders(self.settings.pythons)), nodes=tuple(split_folders(self.settings.nodes)),
+                app_env=env))
         except BaseException:
             shutil.rmtree(artifact, ignore_errors=True)
             raise

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.builds import config, docker, node, paths, python, simple
+from slipway.builds import config, docker, node, node_tools, paths, python, simple
 from slipway.builds.paths import OutsideCheckout
 
 SECRET = "planted-secret-7f3a9c"
@@ -63,7 +63,7 @@ def test_config_files_as_links_out_are_refused(checkout: Path, outside: Path, na
     _refused(info, name)
 
 
-@pytest.mark.parametrize("name", ["package.json", "package-lock.json"])
+@pytest.mark.parametrize("name", ["package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml"])
 def test_node_files_as_links_out_are_refused(checkout: Path, outside: Path, name: str) -> None:
     if name != "package.json":
         (checkout / "package.json").write_text("{}")
@@ -72,7 +72,7 @@ def test_node_files_as_links_out_are_refused(checkout: Path, outside: Path, name
         if name == "package.json":
             node.NodeDetector().detect(checkout)
         else:
-            next(f for f in (paths.is_file(checkout, n) for n in node.LOCKFILES) if f is not None)
+            node_tools.lockfile(checkout)
     _refused(info, name)
 
 
