@@ -9,6 +9,7 @@ sandbox with the app's env vars, and a failure fails the build with a one-line r
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from slipway import errors
@@ -17,6 +18,8 @@ from slipway.builds.base import BuildContext
 
 MANAGE_PY = "manage.py"
 SKIP_VARIABLE = "DISABLE_COLLECTSTATIC"
+REASON_MAX = 200  # a deploy's reason is one line of at most this
+_EXCEPTION_PATH_RE = re.compile(r"^(?:[a-z_][a-z0-9_]*\.)+(?=[A-Z]\w*(?:Error|Exception|Configured|Exit)?:)")
 
 
 def has_django(venv: Path) -> bool:
@@ -37,15 +40,16 @@ def collectstatic(ctx: BuildContext, *, venv: Path, env: dict[str, str]) -> None
         steps.run(ctx, [str(venv / "bin" / "python"), MANAGE_PY, "collectstatic", "--noinput"],
                   what="collectstatic", cwd=app, env=run_env)
     except errors.BuildError as exc:
-        raise errors.BuildError(
-            f"manage.py collectstatic failed: {last_error(exc)} — fix it, or set {SKIP_VARIABLE}=1 to skip it",
-            detail=exc.detail) from exc
+        head, tail = "manage.py collectstatic failed: ", f" — fix it, or set {SKIP_VARIABLE}=1 to skip it"
+        why = last_error(exc, room=REASON_MAX - len(head) - len(tail))
+        raise errors.BuildError(head + why + tail, detail=exc.detail) from exc
 
 
-def last_error(exc: errors.BuildError) -> str:
-    """The line of a failed step's output that says why: Python's last line (`ImproperlyConfigured: …`),
-    cut to fit a one-line reason."""
+def last_error(exc: errors.BuildError, *, room: int) -> str:
+    """The line of a failed step's output that says why: Python's last line (`ImproperlyConfigured: …`,
+    without the exception's module path), cut to `room` characters."""
     detail = exc.detail if isinstance(exc.detail, dict) else {}
     tail = [line.strip() for line in detail.get("tail", []) if line.strip()]
     line = tail[-1] if tail else exc.message.splitlines()[0]
-    return line if len(line) <= 120 else line[:119] + "…"
+    line = _EXCEPTION_PATH_RE.sub("", line)
+    return line if len(line) <= room else line[:room - 1] + "…"

@@ -31,7 +31,9 @@ _PY_PROBE = "import os, sys; print('%d.%d.%d' % sys.version_info[:3], os.path.re
 class Interpreter:
     kind: str  # "Python" | "Node"
     version: tuple[int, int, int]
-    executable: str  # resolved path: what the venv or the app's PATH points at
+    # what builds run: Python's own resolved sys.executable (a venv is made from it); for Node, the path it
+    # was found at (its folder holds the npm, npx and corepack of the same install)
+    executable: str
 
     @property
     def full(self) -> str:
@@ -93,7 +95,7 @@ def _probe(executable: str, kind: str, mtime_ns: int) -> Interpreter | None:
     if kind == "Python":
         version, _, real = out.partition(" ")
     else:
-        version, real = out.lstrip("v"), os.path.realpath(executable)
+        version, real = out.lstrip("v"), executable
     m = re.match(r"^(\d+)\.(\d+)\.(\d+)", version)
     if m is None or not real:
         return None
@@ -109,11 +111,12 @@ def probe(executable: str, kind: str) -> Interpreter | None:
 
 
 def _unique(candidates: Iterable[str], kind: str) -> list[Interpreter]:
+    """Each interpreter once (the first path it was found at), in the order found."""
     seen: dict[str, Interpreter] = {}
     for candidate in candidates:
         found = probe(candidate, kind)
-        if found is not None and found.executable not in seen:
-            seen[found.executable] = found
+        if found is not None:
+            seen.setdefault(os.path.realpath(found.executable), found)
     return list(seen.values())
 
 

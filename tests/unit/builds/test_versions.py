@@ -150,7 +150,10 @@ def test_nodes_on_path_and_in_folders_are_probed(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "node").symlink_to(node)
     found = versions.nodes([str(tmp_path / "nodes")], path_env="")
-    assert [f.executable for f in found] == [node] and found[0].version[0] >= 10
+    # the path it was found at: npm and corepack of that install are beside it
+    assert [f.executable for f in found] == [str(folder / "node")] and found[0].version[0] >= 10
+    assert [f.executable for f in versions.nodes([str(tmp_path / "nodes")], path_env=os.path.dirname(node))] == [
+        os.path.join(os.path.dirname(node), "node")]  # the same node twice: once, PATH's first
 
 
 def test_sandbox_roots_cover_the_install_around_each_interpreter(tmp_path: Path) -> None:
