@@ -81,7 +81,9 @@ def _executables(folder: str, accept: Callable[[str], object]) -> list[str]:
 
 
 def _path_dirs(path_env: str | None) -> list[str]:
-    return [d for d in (path_env if path_env is not None else os.environ.get("PATH", "")).split(os.pathsep) if d]
+    """The absolute folders of PATH: a relative entry ('.', '') would depend on the current directory."""
+    value = path_env if path_env is not None else os.environ.get("PATH", "")
+    return [d for d in value.split(os.pathsep) if os.path.isabs(d)]
 
 
 @functools.lru_cache(maxsize=256)

@@ -189,12 +189,18 @@ def test_node_install_failure_shows_npm_output(builder: Builder) -> None:
     assert "package-lock.json" in info.value.message and "in sync" in info.value.message  # npm's cause
 
 
-def test_npm_missing(builder: Builder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_node_or_npm_missing(builder: Builder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    with pytest.raises(errors.BuildError, match="npm is not installed on this server"):
+    with pytest.raises(errors.BuildError, match="Node.js is not installed on this server: install it"):
         builder.build({"package.json": json.dumps(PACKAGE)})
+    node = shutil.which("node", path=os.defpath + ":/usr/bin:/usr/local/bin")
+    if node is not None:  # a node without npm beside it or on PATH
+        (empty / "node").symlink_to(os.path.realpath(node))
+        with pytest.raises(errors.BuildError) as info:
+            builder.build({"package.json": json.dumps(PACKAGE)})
+        assert info.value.message == "package.json asks for npm, which this server lacks: install it (apt-get install npm)"
 
 
 def test_invalid_package_json(builder: Builder) -> None:

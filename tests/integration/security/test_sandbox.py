@@ -326,3 +326,45 @@ def test_deleting_an_apps_user_ends_what_runs_as_it(boxed: tuple[Sandbox, Host, 
         if stray.poll() is None:
             stray.kill()
             stray.wait()
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_a_package_build_script_runs_sandboxed_with_the_app_env_redacted(  # type: ignore[no-untyped-def]
+        api: Api, make_repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """package.json's build script is the app's own code, run by the build with the app's env vars: in the
+    app's sandbox, and none of those values reaches the deploy log even when the script prints them."""
+    import json
+
+    monkeypatch.setenv("SLIPWAY_PROBE_CANARY", ENV_CANARY)
+    platform = api.platform
+    home = platform.settings.home
+    assert platform.isolation.isolated, platform.isolation.reason
+    secrets = [home / "secret.key"]
+    if not secrets[0].exists():
+        secrets[0].write_text(SECRET)
+    other = home / "artifacts" / "victim" / "build-1"
+    other.mkdir(parents=True)
+    (other / "private.txt").write_text(SECRET)
+    host_tmp = Path("/tmp") / f"slipway-probe-{os.getpid()}-npm-build"
+    host_tmp.write_text(SECRET)
+    host = Host(home, secrets, other, home / "no-socket", host_tmp)
+    package = {"name": "probe", "version": "1.0.0",
+               "scripts": {"build": "sh probe.sh && echo \"token is $API_TOKEN\"",
+                           "start": "node -e \"require('http').createServer((q, s) => s.end('ok'))"
+                                    ".listen(process.env.PORT)\""}}
+    lock = {"name": "probe", "version": "1.0.0", "lockfileVersion": 3, "requires": True,
+            "packages": {"": {"name": "probe", "version": "1.0.0"}}}
+    try:
+        repo = make_repo(files={"package.json": json.dumps(package), "package-lock.json": json.dumps(lock),
+                                "probe.sh": probe_script(host)})
+        api.call("POST", "/apps", 201, json={"name": "attacker", "git_url": repo.url})
+        api.call("PATCH", "/apps/attacker/env", 200, json={"set": {"API_TOKEN": "tok-" + SECRET}, "deploy": False})
+        deploy = api.deploy("attacker")
+        log = api.log("attacker", deploy["id"])
+        assert deploy["status"] == "succeeded", log
+        build_part = log.partition("running the build script")[2].partition("build complete")[0]
+        user = platform.sandbox.user("attacker") if platform.sandbox else None  # type: ignore[union-attr]
+        assert_contained(build_part, host, user=user.uid if user is not None else None, process="build script")
+        assert "token is " in build_part and f"tok-{SECRET}" not in log  # it had the value; the log masks it
+    finally:
+        host_tmp.unlink(missing_ok=True)
