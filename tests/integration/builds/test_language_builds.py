@@ -200,7 +200,8 @@ def test_node_or_npm_missing(builder: Builder, monkeypatch: pytest.MonkeyPatch, 
         (empty / "node").symlink_to(os.path.realpath(node))
         with pytest.raises(errors.BuildError) as info:
             builder.build({"package.json": json.dumps(PACKAGE)})
-        assert info.value.message == "package.json asks for npm, which this server lacks: install it (apt-get install npm)"
+        assert info.value.message == ("package.json asks for npm, which this server lacks: "
+                                      "install it (apt-get install npm)")
 
 
 def test_invalid_package_json(builder: Builder) -> None:
