@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import Repo, free_port, platform, report, row, wait_until
+from harness import free_port, platform, report, row, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.integration.apps.corpus import CorpusApp, apps  # noqa: E402
@@ -51,8 +51,8 @@ def answers(client: httpx.Client, url: str, app: CorpusApp, host: str) -> bool:
 
 
 def with_slipway(sw, client: httpx.Client, app: CorpusApp) -> tuple[float, str]:  # type: ignore[no-untyped-def]
-    repo = Repo(sw.tmp / "repos" / app.name, app_files(app))
-    sw.create_app(app.name, repo)
+    repo = app.repository(sw.tmp / "repos" / app.name)
+    sw.cli_json("apps", "create", app.name, "--git", f"file://{repo}", "--branch", "main")
     if app.env:
         sw.cli("env", "set", app.name, *(f"{k}={v}" for k, v in app.env.items()), "--no-deploy")
     t0 = time.monotonic()
