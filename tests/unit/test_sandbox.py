@@ -121,3 +121,18 @@ def test_this_host_is_detected_for_real() -> None:
     iso = detect("auto")
     assert iso.mode == ("users" if os.geteuid() == 0 else "namespaces"), iso.reason
     assert detect("namespaces").mode == "namespaces"
+
+
+def test_interpreter_folders_are_bound_back_only_when_hidden_and_never_over_the_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    hidden_install = tmp_path / "pyenv" / "versions" / "3.12.1"  # under the tmp dir the sandbox hides
+    for path in (home, hidden_install):
+        path.mkdir(parents=True)
+    box = Sandbox(Isolation("namespaces", "test"), home, hidden=(str(tmp_path),),
+                  tool_roots=(str(hidden_install), "/usr/lib", str(home / "tools"), str(tmp_path)))
+    # a root inside the home would show the app the control plane's files; one around it, the home itself
+    assert box.tool_roots == (str(hidden_install), "/usr/lib")
+    argv = box.wrap(["python3.12", "app.py"], app="web", cwd=tmp_path)
+    assert str(hidden_install) in pairs(argv, "--ro-bind")  # hidden: bound back, read-only
+    assert "/usr/lib" not in pairs(argv, "--ro-bind")  # visible anyway: nothing to bind
+    assert str(hidden_install) not in pairs(argv, "--bind")
