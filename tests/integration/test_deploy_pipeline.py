@@ -79,6 +79,9 @@ def test_release_that_crashes_never_gets_traffic(api: Api, make_repo) -> None:  
     broken = api.deploy("steady")
     assert broken["status"] == "failed"
     assert "crashed" in broken["reason"] and "boom: missing DATABASE_URL" in broken["reason"]
+    assert "(exited with code 3)" in broken["reason"] and "\n" not in broken["reason"]
+    assert "boom: missing DATABASE_URL" in broken["log_tail"]
+    assert "v1 keeps serving" in api.log("steady", broken["id"])
     assert serve(api, "steady")["version"] == "1"  # the old release kept serving
     app = api.call("GET", "/apps/steady", 200).json()
     assert app["live_release"] == 1 and len(app["instances"]) == 1
@@ -90,7 +93,8 @@ def test_release_that_never_answers_times_out(api: Api, make_repo, settings) -> 
     api.call("POST", "/apps", 201, json={"name": "silent", "git_url": repo.url})
     deploy = api.deploy("silent")
     assert deploy["status"] == "failed"
-    assert "no healthy answer on GET /" in deploy["reason"]
+    assert deploy["reason"].startswith("nothing listens on $PORT ("), deploy["reason"]
+    assert "nothing was live, nothing changed" in api.log("silent", deploy["id"])
     assert api.call("GET", "/apps/silent", 200).json()["instances"] == []
 
 
