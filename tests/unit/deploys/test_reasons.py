@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.unit.test_api_edges import NoRuntime
 
 from slipway.apps import service as app_service
 from slipway.config import Settings
@@ -15,7 +16,6 @@ from slipway.deploys.models import Deploy
 from slipway.errors import BuildError, DeployError
 from slipway.platform import Platform, build_platform
 from slipway.routing.base import MemoryRouter
-from tests.unit.test_api_edges import NoRuntime
 
 
 def test_one_line_flattens_and_cuts_at_a_word() -> None:
