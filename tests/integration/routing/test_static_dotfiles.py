@@ -6,10 +6,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from tests.integration.routing.test_caddy_router import caddy, caddy_bin, router  # noqa: F401 - fixtures
 
 from slipway.routing.base import Route, RouteTable
 from slipway.routing.caddy import CaddyRouter
-from tests.integration.routing.test_caddy_router import caddy, caddy_bin, router  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
 

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.unit.builds.test_build_detection import make
 
 from slipway import errors
 from slipway.builds import service
 from slipway.builds.config import parse_slipway_toml
 from slipway.builds.paths import OutsideCheckout
-from tests.unit.builds.test_build_detection import make
 
 
 def test_the_declared_folder_is_served(tmp_path: Path) -> None:
@@ -22,7 +22,8 @@ def test_the_declared_folder_is_served(tmp_path: Path) -> None:
 
 
 def test_a_folder_the_build_command_makes_is_served(tmp_path: Path) -> None:
-    ctx = make(tmp_path, {"slipway.toml": "[static]\nroot = 'build'\n[build]\ncommand = 'mkdir build && echo x > build/a.txt'\n"})
+    toml = "[static]\nroot = 'build'\n[build]\ncommand = 'mkdir build && echo x > build/a.txt'\n"
+    ctx = make(tmp_path, {"slipway.toml": toml})
     assert service.build(ctx).static_root == ctx.artifact_dir / "build"
 
 
