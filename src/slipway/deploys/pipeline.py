@@ -240,10 +240,10 @@ class DeployRun:
         """Dockerfile → image `slipway/<app>:<version>`, or a prebuilt image (`--image`): no buildpacks."""
         runtime = self.platform.runtime_for("docker")
         assert isinstance(runtime, _docker_build().DockerRuntime)
-        port = int((app.docker_build or {}).get("port") or _docker_build().DEFAULT_PORT)
+        port = (app.docker_build or {}).get("port")  # None: the image's EXPOSE (see builds.docker.container_port)
         if app.image:
             self._step("build", f"Using the prebuilt image {app.image}")
-            built = _docker_build().prebuilt(runtime, app.image, port=port, log=self.log)
+            built = _docker_build().prebuilt(runtime, app.image, port=int(port) if port else None, log=self.log)
             commit = ""
         else:
             url, commit = self._fetch_target(app)
