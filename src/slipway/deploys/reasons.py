@@ -68,14 +68,12 @@ def clip_tail(lines: Iterable[str]) -> str | None:
 
 
 def from_error(exc: SlipwayError) -> tuple[str, str | None]:
-    """(reason, log tail) of a failure. A message that does not fit on one line keeps its first line as
-    the reason; the whole of it goes on top of the tail, so nothing it said is lost."""
+    """(reason, log tail) of a failure. A message that does not fit on one line is flattened (and cut if
+    it must be); its whole text then goes on top of the tail, so nothing it said is lost."""
     message = exc.message.strip() or type(exc).__name__
     reason = one_line(message)
     tail = tail_text(exc.detail)
-    if reason != message:  # it was cut or flattened: the full text leads the tail
-        first = next((line.strip() for line in message.splitlines() if line.strip()), message)
-        reason = one_line(first)
+    if reason != message:
         tail = clip_tail([*message.splitlines(), *(tail.splitlines() if tail else [])])
     return reason, tail
 

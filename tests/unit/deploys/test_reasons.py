@@ -37,11 +37,11 @@ def test_a_builds_detail_becomes_lines_not_a_repr() -> None:
     assert "{" not in (tail or "") and "[" not in (tail or "")
 
 
-def test_a_multi_line_message_keeps_its_first_line_and_loses_nothing() -> None:
+def test_a_multi_line_message_is_flattened_and_loses_nothing() -> None:
     exc = DeployError("release command exited with code 4\nTraceback (most recent call last):\n  boom",
                       ["last line of output"])
     reason, tail = reasons.from_error(exc)
-    assert reason == "release command exited with code 4"
+    assert reason == "release command exited with code 4 Traceback (most recent call last): boom"
     assert tail == "release command exited with code 4\nTraceback (most recent call last):\n  boom\nlast line of output"
 
 
