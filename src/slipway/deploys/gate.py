@@ -23,6 +23,8 @@ from slipway.platform import Platform
 from slipway.runtimes.base import InstanceState, Runtime
 
 CRASHED = ("backoff", "crashloop", "stopped", "missing")
+# listening addresses the router's 127.0.0.1:<port> reaches (a dual-stack "::" socket takes IPv4 too)
+REACHABLE = ("0.0.0.0", "127.0.0.1", "::", "::ffff:127.0.0.1")
 # an app seen listening only on other ports for this long is told so (a server may open an admin or
 # metrics port a moment before $PORT: one look is not enough, a second is)
 WRONG_PORT_GRACE = 1.0
@@ -120,7 +122,7 @@ def _fail_if_elsewhere(watch: _Watch, release: Release, log: Log) -> None:
     if listening is None or port is None:
         return
     addresses = listening(watch.instance.id)
-    if not addresses or any(p == port for _, p in addresses):
+    if not addresses or any(p == port and host in REACHABLE for host, p in addresses):
         watch.elsewhere_since = None
         return
     now = time.monotonic()
@@ -130,12 +132,15 @@ def _fail_if_elsewhere(watch: _Watch, release: Release, log: Log) -> None:
     if now - watch.elsewhere_since < WRONG_PORT_GRACE:
         return
     where = ", ".join(shown(a) for a in addresses[:3]) + (" …" if len(addresses) > 3 else "")
-    command = str((release.config.get("processes") or {}).get("web") or "")
+    hint = bind_hint(str((release.config.get("processes") or {}).get("web") or ""))
     lines = watch.runtime.logs(watch.instance.id, 20)
     for line in lines:
         log(f"  {line}")
-    raise DeployError(f"the web process listens on {where}, not on $PORT ({port}): bind to $PORT, "
-                      f"e.g. {bind_hint(command)}", lines)
+    if any(p == port for _, p in addresses):  # the right port on an address the router does not dial
+        raise DeployError(f"the web process listens on {where}, which the router cannot reach: listen on "
+                          f"0.0.0.0:$PORT, e.g. {hint}", lines)
+    raise DeployError(f"the web process listens on {where}, not on $PORT ({port}): bind to $PORT, e.g. {hint}",
+                      lines)
 
 
 def _timed_out(watch: _Watch, release: Release, path: str, timeout: float, log: Log) -> DeployError:

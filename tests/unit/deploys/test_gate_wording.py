@@ -65,3 +65,49 @@ def test_the_apps_last_words_skip_the_supervisors_notes() -> None:
              "2026-01-01T00:00:01.100Z stderr [slipway] exited with code 1; restarting in 1 s"]
     assert gate.last_words(lines) == "KeyError: 'DATABASE_URL'"
     assert gate.last_words([]) == ""
+
+
+class ListeningRuntime:
+    """Only what the gate asks of a runtime here: where the instance listens and what it wrote."""
+
+    def __init__(self, addresses: list[tuple[str, int]]) -> None:
+        self.addresses = addresses
+
+    def listening(self, instance_id: str) -> list[tuple[str, int]]:
+        return self.addresses
+
+    def logs(self, instance_id: str, lines: int = 100) -> list[str]:
+        return ["2026-01-01T00:00:00Z stdout [INFO] Listening at: http://0.0.0.0:8080"]
+
+
+def elsewhere(addresses: list[tuple[str, int]], command: str = "gunicorn app:app") -> str | None:
+    """The gate's verdict on an instance on $PORT 10003 seen twice, WRONG_PORT_GRACE apart."""
+    from slipway.deploys.models import Release
+    from slipway.errors import DeployError
+    from slipway.instances.models import Instance
+
+    watch = gate._Watch(Instance(id="web-1", port=10003, process_type="web"), ListeningRuntime(addresses))  # type: ignore[arg-type]
+    release = Release(config={"processes": {"web": command}})
+    lines: list[str] = []
+    gate._fail_if_elsewhere(watch, release, lines.append)  # first sight: never a verdict yet
+    if watch.elsewhere_since is not None:
+        watch.elsewhere_since -= gate.WRONG_PORT_GRACE
+    try:
+        gate._fail_if_elsewhere(watch, release, lines.append)
+    except DeployError as exc:
+        assert "Listening at" in lines[0]  # the app's own words go to the deploy log
+        return exc.message
+    return None
+
+
+def test_a_listener_elsewhere_is_named_after_a_second_look() -> None:
+    assert elsewhere([("0.0.0.0", 8080)]) == ("the web process listens on 0.0.0.0:8080, not on $PORT (10003): "
+                                              "bind to $PORT, e.g. gunicorn --bind 0.0.0.0:$PORT")
+    assert elsewhere([("::", 3000)], "node server.js") == ("the web process listens on [::]:3000, not on $PORT "
+                                                           "(10003): bind to $PORT, e.g. app.listen(process.env.PORT)")
+    assert elsewhere([("::1", 10003)]) == ("the web process listens on [::1]:10003, which the router cannot reach: "
+                                           "listen on 0.0.0.0:$PORT, e.g. gunicorn --bind 0.0.0.0:$PORT")
+    # the right port on a reachable address (a metrics port beside it is fine), or nothing listening yet
+    assert elsewhere([("0.0.0.0", 9090), ("0.0.0.0", 10003)]) is None
+    assert elsewhere([("127.0.0.1", 10003)]) is None
+    assert elsewhere([]) is None
