@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"cancelled deploy #{data['id']} of {name}")
 
     @app.command("deploys")
-    def deploys(name: str, deploy_id: int = typer.Argument(None, metavar="[DEPLOY]",
+    def deploys(name: str, deploy_id: int = typer.Argument(None, metavar="DEPLOY",
                                                         help="Show this deploy: its reason and log tail."),
                 scheduled: bool = typer.Option(False, "--scheduled", help="Only scheduled deploys."),
                 limit: int = typer.Option(20, "--limit", "-n"), json_out: bool = JSON) -> None:
