@@ -29,6 +29,7 @@ REACHABLE = ("0.0.0.0", "127.0.0.1", "::", "::ffff:127.0.0.1")
 # metrics port a moment before $PORT: one look is not enough, a second is)
 WRONG_PORT_GRACE = 1.0
 BODY_LINES = 5  # of an error answer, kept for the log tail
+BODY_BYTES = 16_384  # of an error answer, read at most (the rest is never downloaded)
 
 Log = Callable[[str], None]
 
@@ -79,7 +80,11 @@ def wait_until_healthy(platform: Platform, release: Release, new: list[Instance]
 def _answered(client: httpx.Client, watch: _Watch, path: str, log: Log) -> bool:
     instance = watch.instance
     try:
-        response = client.get(f"http://127.0.0.1:{instance.port}{path}")
+        # streamed: the app chooses the body, and only its first BODY_BYTES are ever read
+        with client.stream("GET", f"http://127.0.0.1:{instance.port}{path}",
+                           headers={"Accept-Encoding": "identity"}) as response:  # no decompression bomb
+            status = response.status_code
+            body = _first_bytes(response) if status >= 500 else b""
     except httpx.TimeoutException:
         watch.silent = True
         return False
@@ -87,13 +92,22 @@ def _answered(client: httpx.Client, watch: _Watch, path: str, log: Log) -> bool:
         watch.silent = False
         return False
     watch.silent = False
-    if response.status_code < 500:
-        log(f"{instance.id} is healthy (GET {path} → {response.status_code})")
+    if status < 500:
+        log(f"{instance.id} is healthy (GET {path} → {status})")
         return True
-    if watch.status != response.status_code:
-        log(f"{instance.id}: GET {path} answered {response.status_code}")
-    watch.status, watch.body = response.status_code, body_text(response.text)
+    if watch.status != status:
+        log(f"{instance.id}: GET {path} answered {status}")
+    watch.status, watch.body = status, body_text(body.decode("utf-8", "replace"))
     return False
+
+
+def _first_bytes(response: httpx.Response) -> bytes:
+    data = b""
+    for chunk in response.iter_raw():
+        data += chunk
+        if len(data) >= BODY_BYTES:
+            break
+    return data[:BODY_BYTES]
 
 
 def _fail_if_exited(watch: _Watch, log: Log) -> None:

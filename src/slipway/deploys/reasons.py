@@ -17,12 +17,15 @@ MAX_CHARS = 200  # a reason fits on one line of a wide terminal and in a table c
 TAIL_LINES = 60  # a log tail keeps its last lines: where the cause of a failure usually is
 TAIL_CHARS = 16_000
 _SPACE = re.compile(r"\s+")
+# control characters but tab and newline: an app's output may carry terminal escape sequences, and a
+# reason or a tail is printed to users' terminals (CLI, git push) and sent to chat channels
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def one_line(text: str, *, limit: int = MAX_CHARS) -> str:
     """`text` as one line of at most `limit` characters: whitespace runs (newlines too) become one space,
     and an overlong text is cut at a word boundary, ending in '…'."""
-    flat = _SPACE.sub(" ", text).strip()
+    flat = _SPACE.sub(" ", _CONTROL.sub("", text.replace("\r", "\n"))).strip()
     if len(flat) <= limit:
         return flat
     cut = flat[:limit - 1]
@@ -61,7 +64,7 @@ def tail_text(detail: object) -> str | None:
 
 def clip_tail(lines: Iterable[str]) -> str | None:
     kept = list(lines)[-TAIL_LINES:]
-    text = "\n".join(line.rstrip() for line in kept).strip("\n")
+    text = "\n".join(_CONTROL.sub("", line.replace("\r", "")).rstrip() for line in kept).strip("\n")
     if len(text) > TAIL_CHARS:
         text = "…" + text[-(TAIL_CHARS - 1):]
     return text or None

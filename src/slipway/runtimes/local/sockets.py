@@ -16,13 +16,18 @@ import socket
 import psutil
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's `st` column
+# the tree and its descriptors are the app's to make: the gate looks at a bounded part of them, so an app
+# with thousands of processes or files cannot slow the worker that runs its deploy (a server binds in
+# its first processes, and early: the first descriptors)
+MAX_PROCESSES = 64
+MAX_FDS = 4096
 
 
 def process_tree(root_pid: int) -> list[int]:
     """The pid and every descendant's (gunicorn binds in its master, node in its only process)."""
     try:
         root = psutil.Process(root_pid)
-        return [root_pid, *(child.pid for child in root.children(recursive=True))]
+        return [root_pid, *(child.pid for child in root.children(recursive=True))][:MAX_PROCESSES]
     except psutil.Error:
         return []
 
@@ -36,7 +41,7 @@ def socket_inodes(pids: list[int]) -> set[int]:
             names = os.listdir(fd_dir)
         except OSError:  # gone, or not ours to read
             continue
-        for name in names:
+        for name in sorted(names, key=lambda n: int(n) if n.isdigit() else 0)[:MAX_FDS]:
             try:
                 target = os.readlink(f"{fd_dir}/{name}")
             except OSError:
