@@ -30,6 +30,7 @@ REACHABLE = ("0.0.0.0", "127.0.0.1", "::", "::ffff:127.0.0.1")
 WRONG_PORT_GRACE = 1.0
 BODY_LINES = 5  # of an error answer, kept for the log tail
 BODY_BYTES = 16_384  # of an error answer, read at most (the rest is never downloaded)
+BODY_SECONDS = 1.0  # spent reading it at most (plus one read timeout)
 
 Log = Callable[[str], None]
 
@@ -102,10 +103,12 @@ def _answered(client: httpx.Client, watch: _Watch, path: str, log: Log) -> bool:
 
 
 def _first_bytes(response: httpx.Response) -> bytes:
+    """At most BODY_BYTES of the body, for at most BODY_SECONDS (an app may trickle it a byte at a time)."""
     data = b""
+    until = time.monotonic() + BODY_SECONDS
     for chunk in response.iter_raw():
         data += chunk
-        if len(data) >= BODY_BYTES:
+        if len(data) >= BODY_BYTES or time.monotonic() > until:
             break
     return data[:BODY_BYTES]
 

@@ -37,6 +37,25 @@ print("\\x1b]0;pwned\\x07\\x1b[2Jcleared \\x00 screen", flush=True)
 sys.exit(5)
 """
 
+TRICKLED_500 = """\
+import os, socket, time
+
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(os.environ["PORT"])))
+server.listen()
+while True:
+    conn, _ = server.accept()
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 500 Slow\\r\\nContent-Length: 100000\\r\\n\\r\\nslowly ")
+    try:
+        for _ in range(100000):  # a byte every half second: 14 hours for the whole body
+            conn.sendall(b"z")
+            time.sleep(0.5)
+    except OSError:
+        conn.close()
+"""
+
 MANY_FDS_WRONG_PORT = """\
 import os, socket, time
 held = [open("/dev/null") for _ in range(800)]  # descriptors the gate must not all walk every poll
@@ -62,6 +81,15 @@ def test_an_endless_error_page_is_read_only_so_far(settings: Settings, api: Api,
     assert deploy["reason"].startswith("GET / answered 500: ]0;pwned[31mred alert[0m second line AAAA")
     assert reasons.is_one_line(deploy["reason"]) and "\x1b" not in deploy["reason"] and "\x07" not in deploy["reason"]
     assert "\x1b" not in (deploy["log_tail"] or "") and len(deploy["log_tail"]) <= reasons.TAIL_CHARS
+
+
+def test_a_trickled_error_page_does_not_hold_the_gate(settings: Settings, api: Api,
+                                                     make_repo) -> None:  # type: ignore[no-untyped-def]
+    settings.health_timeout = 3
+    repo = make_repo(files={**python_app_files(), "app.py": TRICKLED_500})
+    api.call("POST", "/apps", 201, json={"name": "trickle", "git_url": repo.url})
+    deploy = api.deploy("trickle")  # returns: each answer is read for about a second, then dropped
+    assert deploy["status"] == "failed" and deploy["reason"].startswith("GET / answered 500: slowly z")
 
 
 def test_escape_sequences_never_reach_a_reason(settings: Settings, api: Api,
