@@ -169,6 +169,8 @@ def test_crash_right_after_switch_rolls_back_automatically(api: Api, make_repo, 
     deploy = api.deploy("flaky")
     assert deploy["status"] == "rolled_back", api.log("flaky", deploy["id"])
     assert "rolling back automatically" in api.log("flaky", deploy["id"])
+    assert deploy["reason"].startswith("v2 crashed after the switch (") and "exited with code 7" in deploy["reason"]
+    assert deploy["reason"].endswith("): rolled back"), deploy["reason"]
     assert serve(api, "flaky")["version"] == "1"
     app = api.call("GET", "/apps/flaky", 200).json()
     assert app["live_release"] == 1
@@ -384,5 +386,6 @@ def test_failing_smoke_check_after_the_switch_rolls_back(api: Api, make_repo) ->
     deploy = api.deploy("smoky")
     assert deploy["status"] == "rolled_back", api.log("smoky", deploy["id"])
     assert "Smoke checks failed" in api.log("smoky", deploy["id"])
+    assert deploy["reason"].startswith("smoke checks failed after the switch: ") and "\n" not in deploy["reason"]
     assert serve(api, "smoky")["version"] == "1"
     assert api.call("GET", "/apps/smoky", 200).json()["live_release"] == 1
