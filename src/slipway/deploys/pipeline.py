@@ -140,17 +140,17 @@ class DeployRun:
             self.log.step(f"Done: {outcome or 'succeeded'}")
             self._finish(outcome or "succeeded", self.outcome_reason)
         except SlipwayError as exc:
-            self._fail(*reasons.from_error(exc))
+            self._fail(*reasons.from_error(exc, scrub=self.log.scrub))
         except Exception as exc:  # a bug or an unexpected failure: the deploy still ends, with a reason
-            self._fail(f"internal error: {type(exc).__name__}: {exc}", None)
+            self._fail(reasons.one_line(self.log.scrub(f"internal error: {type(exc).__name__}: {exc}")), None)
             raise
 
     def _fail(self, reason: str, log_tail: str | None) -> None:
-        reason = reasons.one_line(self.log.scrub(reason))
+        """reason: one line, log_tail: text, both already scrubbed of the app's env values."""
         self.log(f"!!!!! {reason}")
         self._mark_release_failed()
         self.log(self._what_serves())
-        self._finish("failed", reason, self.log.scrub(log_tail) if log_tail else None)
+        self._finish("failed", reason, log_tail)
 
     def _what_serves(self) -> str:
         """After a failure: what the app's users get now (a first deploy changed nothing they could see)."""

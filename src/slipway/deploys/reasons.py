@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from slipway.errors import SlipwayError
 
@@ -70,12 +70,16 @@ def clip_tail(lines: Iterable[str]) -> str | None:
     return text or None
 
 
-def from_error(exc: SlipwayError) -> tuple[str, str | None]:
+def from_error(exc: SlipwayError, *, scrub: Callable[[str], str] = str) -> tuple[str, str | None]:
     """(reason, log tail) of a failure. A message that does not fit on one line is flattened (and cut if
-    it must be); its whole text then goes on top of the tail, so nothing it said is lost."""
-    message = exc.message.strip() or type(exc).__name__
+    it must be); its whole text then goes on top of the tail, so nothing it said is lost.
+
+    `scrub` (the deploy log's redaction of env values) runs before any flattening: a multi-line secret
+    is still recognised as written."""
+    message = scrub(exc.message).strip() or type(exc).__name__
     reason = one_line(message)
     tail = tail_text(exc.detail)
+    tail = scrub(tail) if tail else None
     if reason != message:
         tail = clip_tail([*message.splitlines(), *(tail.splitlines() if tail else [])])
     return reason, tail

@@ -80,3 +80,13 @@ def test_every_stored_reason_is_one_line(plat: Platform, reason: str) -> None:
         assert reasons.is_one_line(stored.reason), stored.reason
         assert stored.reason.split(" ")[0] == reason.split(" ")[0]
         assert stored.log_tail == "the output"
+
+
+def test_a_multi_line_secret_is_masked_before_the_message_is_flattened() -> None:
+    from slipway.redaction import Redactor
+
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
+    exc = DeployError(f"bad key:\n{key}\n", [f"loaded {key}"])
+    reason, tail = reasons.from_error(exc, scrub=Redactor([key]))
+    assert "MIIEvQ" not in reason and "MIIEvQ" not in (tail or "")
+    assert reason == "bad key: ••••••••"
