@@ -79,6 +79,9 @@ def test_release_that_crashes_never_gets_traffic(api: Api, make_repo) -> None:  
     broken = api.deploy("steady")
     assert broken["status"] == "failed"
     assert "crashed" in broken["reason"] and "boom: missing DATABASE_URL" in broken["reason"]
+    assert "(exited with code 3)" in broken["reason"] and "\n" not in broken["reason"]
+    assert "boom: missing DATABASE_URL" in broken["log_tail"]
+    assert "v1 keeps serving" in api.log("steady", broken["id"])
     assert serve(api, "steady")["version"] == "1"  # the old release kept serving
     app = api.call("GET", "/apps/steady", 200).json()
     assert app["live_release"] == 1 and len(app["instances"]) == 1
@@ -90,7 +93,8 @@ def test_release_that_never_answers_times_out(api: Api, make_repo, settings) -> 
     api.call("POST", "/apps", 201, json={"name": "silent", "git_url": repo.url})
     deploy = api.deploy("silent")
     assert deploy["status"] == "failed"
-    assert "no healthy answer on GET /" in deploy["reason"]
+    assert deploy["reason"].startswith("nothing listens on $PORT ("), deploy["reason"]
+    assert "nothing was live, nothing changed" in api.log("silent", deploy["id"])
     assert api.call("GET", "/apps/silent", 200).json()["instances"] == []
 
 
@@ -165,6 +169,8 @@ def test_crash_right_after_switch_rolls_back_automatically(api: Api, make_repo, 
     deploy = api.deploy("flaky")
     assert deploy["status"] == "rolled_back", api.log("flaky", deploy["id"])
     assert "rolling back automatically" in api.log("flaky", deploy["id"])
+    assert deploy["reason"].startswith("v2 crashed after the switch (") and "exited with code 7" in deploy["reason"]
+    assert deploy["reason"].endswith("): rolled back"), deploy["reason"]
     assert serve(api, "flaky")["version"] == "1"
     app = api.call("GET", "/apps/flaky", 200).json()
     assert app["live_release"] == 1
@@ -380,5 +386,6 @@ def test_failing_smoke_check_after_the_switch_rolls_back(api: Api, make_repo) ->
     deploy = api.deploy("smoky")
     assert deploy["status"] == "rolled_back", api.log("smoky", deploy["id"])
     assert "Smoke checks failed" in api.log("smoky", deploy["id"])
+    assert deploy["reason"].startswith("smoke checks failed after the switch: ") and "\n" not in deploy["reason"]
     assert serve(api, "smoky")["version"] == "1"
     assert api.call("GET", "/apps/smoky", 200).json()["live_release"] == 1

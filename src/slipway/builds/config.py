@@ -24,6 +24,7 @@ _SCHEMA: dict[str, set[str] | None] = {
     "processes": None,
     "release": {"command"},
     "health": {"path", "timeout"},
+    "static": {"root"},  # the folder a static site publishes (checked against the checkout by simple.py)
     "docker": {"dockerfile", "context", "target", "build_args", "build_args_from_env", "cache", "port"},
     "limits": None,  # [limits.<process type>]: memory, memory_reservation, cpus, cpu_reservation
 }
@@ -40,6 +41,7 @@ class AppConfig:
     health_timeout: float | None = None  # seconds; overrides SLIPWAY_HEALTH_TIMEOUT for this app
     docker: dict[str, Any] = field(default_factory=dict)  # [docker]: checked by builds/docker.py
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # normalized [limits.<type>]
+    static_root: str | None = None  # [static] root: a static site served from this folder of the repository
 
 
 def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfig:
@@ -84,6 +86,7 @@ def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfi
         build_command=string("build", "command"),
         release_command=string("release", "command"),
         health_path=string("health", "path"),
+        static_root=string("static", "root"),
     )
     if config.health_path is not None and not config.health_path.startswith("/"):
         raise errors.BuildError(f"{filename}: health.path must start with '/', got {config.health_path!r}")

@@ -35,7 +35,9 @@ class DockerBuildConfig:
     build_args: dict[str, str] = field(default_factory=dict)
     build_args_from_env: list[str] = field(default_factory=list)  # env vars the app allows into the build
     cache: bool = True
-    port: int = DEFAULT_PORT  # where the app listens inside the container ($PORT is set to it)
+    # where the app listens inside the container ($PORT is set to it); None: the image's single EXPOSE,
+    # else DEFAULT_PORT (see container_port)
+    port: int | None = None
 
     @classmethod
     def merged(cls, declared: dict[str, Any], overrides: dict[str, Any]) -> DockerBuildConfig:
@@ -124,10 +126,28 @@ def build(runtime: DockerRuntime, source: Path, *, tag: str, overrides: dict[str
                              tag=tag, build_args=build_args, target=config.target, cache=config.cache, log=log,
                              timeout=timeout)
     log(f"==> built {tag} ({image_id[:19]})")
-    return DockerBuild("dockerfile", image_id, _release_config(app_config, source, image_id, config.port))
+    image = runtime.call(f"inspect the image {tag}", lambda: runtime.client.images.get(image_id))
+    port = container_port(config.port, image.attrs, log)
+    return DockerBuild("dockerfile", image_id, _release_config(app_config, source, image_id, port))
 
 
-def prebuilt(runtime: DockerRuntime, ref: str, *, port: int, log: Log) -> DockerBuild:
+def container_port(declared: int | None, image_attrs: dict[str, Any], log: Log) -> int:
+    """The port the app listens on inside its container: `[docker] port` (or `apps build-config --port`)
+    when set, else the one port the image EXPOSEs (an app that ignores $PORT then just works), else 8000."""
+    if declared:
+        return declared
+    exposed = sorted({int(key.split("/")[0]) for key in ((image_attrs.get("Config") or {}).get("ExposedPorts") or {})
+                      if key.split("/")[0].isdigit() and key.partition("/")[2] in ("", "tcp")})
+    if len(exposed) == 1:
+        log(f"==> the image EXPOSEs {exposed[0]}: the app's port ($PORT={exposed[0]}; [docker] port overrides it)")
+        return exposed[0]
+    if exposed:
+        log(f"==> the image EXPOSEs {', '.join(map(str, exposed))}: $PORT={DEFAULT_PORT} is the app's port; "
+            "set [docker] port in slipway.toml to the one that serves HTTP")
+    return DEFAULT_PORT
+
+
+def prebuilt(runtime: DockerRuntime, ref: str, *, port: int | None, log: Log) -> DockerBuild:
     """A prebuilt image, run as is (its own CMD) with no build. It must be known to the engine."""
     try:
         image = runtime.call(f"find the image {ref}", lambda: runtime.client.images.get(ref))
@@ -138,7 +158,7 @@ def prebuilt(runtime: DockerRuntime, ref: str, *, port: int, log: Log) -> Docker
         except errors.SlipwayError as exc:
             raise errors.DeployError(f"image {ref} is not available: {exc.message}", exc.detail) from exc
     log(f"==> using the prebuilt image {ref} ({image.id[:19]}), no build")
-    config = _release_config(AppConfig(), None, image.id, port)
+    config = _release_config(AppConfig(), None, image.id, container_port(port, image.attrs, log))
     return DockerBuild("image", image.id, config)
 
 

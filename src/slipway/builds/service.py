@@ -19,6 +19,7 @@ from slipway.builds import paths, steps
 from slipway.builds.base import BuildContext, BuildResult
 from slipway.builds.config import AppConfig, load_procfile, load_slipway_toml
 from slipway.builds.registry import Registry, registry
+from slipway.builds.simple import declared_root
 
 DEFAULT_HEALTH_PATH = "/"
 
@@ -87,6 +88,10 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
         _run_build_command(ctx, config.build_command, env=result.env)
     elif result.build_argv and not built:
         _run_package_build(ctx, result)
+    if config.static_root:  # declared: whatever the detector found (a Node build), the router serves that folder
+        result.static_root = declared_root(app, config.static_root)
+        result.processes.clear()
+        ctx.log(f"==> static site served from {config.static_root} ([static] root)")
     result.release_command = config.release_command or procfile_release
     result.health_path = config.health_path or DEFAULT_HEALTH_PATH
     result.health_timeout = config.health_timeout

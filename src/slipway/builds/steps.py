@@ -74,9 +74,9 @@ def run(ctx: BuildContext, args: Sequence[str | Path], *, what: str, cwd: Path,
         raise errors.BuildError(f"{what} timed out (build timeout {ctx.timeout:g}s)",
                                 detail={"tail": result.tail})
     if not result.ok:
-        shown = [line for line in key_lines if line not in result.tail]
-        text = "\n".join(shown) + ("\n…\n" if shown else "") + "\n".join(result.tail)
-        raise errors.BuildError(f"{what} failed (exit status {result.returncode}):\n{text}",
+        # one line: the first error-looking line is the cause; the output goes to the deploy's log tail
+        cause = next((line.strip() for line in key_lines), "")
+        raise errors.BuildError(f"{what} failed (exit status {result.returncode})" + (f": {cause}" if cause else ""),
                                 detail={"tail": result.tail, "errors": key_lines})
     return result
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import typer
 
 from slipway.cli.client import ApiError, Client, decode
-from slipway.cli.output import console, emit_json, errors, escape, short, table
+from slipway.cli.output import console, emit_json, errors, escape, fields, short, table
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 NO_FOLLOW = typer.Option(False, "--no-follow", help="Return once queued instead of following the log.")
@@ -89,9 +89,13 @@ def register(app: typer.Typer) -> None:
         console.print(f"cancelled deploy #{data['id']} of {name}")
 
     @app.command("deploys")
-    def deploys(name: str, scheduled: bool = typer.Option(False, "--scheduled", help="Only scheduled deploys."),
+    def deploys(name: str, deploy_id: int = typer.Argument(None, metavar="DEPLOY",
+                                                        help="Show this deploy: its reason and log tail."),
+                scheduled: bool = typer.Option(False, "--scheduled", help="Only scheduled deploys."),
                 limit: int = typer.Option(20, "--limit", "-n"), json_out: bool = JSON) -> None:
-        """List deploys, newest first."""
+        """List deploys, newest first (one line of reason each); with a DEPLOY id, show that one whole."""
+        if deploy_id is not None:
+            return _show_deploy(name, deploy_id, json_out)
         params: dict = {"limit": limit}  # type: ignore[type-arg]
         if scheduled:
             params["status"] = "scheduled"
@@ -258,6 +262,23 @@ def register(app: typer.Typer) -> None:
         except httpx.TransportError as exc:
             raise ApiError(0, f"lost the connection to Slipway at {client.url}: {exc}") from exc
         raise typer.Exit(code)
+
+
+def _show_deploy(name: str, deploy_id: int, json_out: bool) -> None:
+    """One deploy: its fields, then the log tail that explains a failure (the reason stays one line)."""
+    data = Client().get(f"/apps/{name}/deploys/{deploy_id}")
+    if json_out:
+        return emit_json(data)
+    data["sha"] = short(data["commit"])
+    data["release"] = f"v{data['release']}" if data.get("release") else None
+    for key in ("created_at", "finished_at"):
+        data[key] = _when(data[key]) if data.get(key) else None
+    fields(data, [("id", "deploy"), ("kind", "kind"), ("status", "status"), ("step", "step"), ("sha", "commit"),
+                  ("release", "release"), ("created_at", "created"), ("finished_at", "finished"),
+                  ("reason", "reason")])
+    if data.get("log_tail"):
+        console.print("\n[bold]log tail[/bold]")
+        console.print(data["log_tail"], markup=False, highlight=False)
 
 
 def _when(value: str) -> str:

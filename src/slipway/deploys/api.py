@@ -30,7 +30,7 @@ def deploy_out(session: Session, app_name: str, deploy: Deploy) -> DeployOut:
     release = session.get(Release, deploy.release_id) if deploy.release_id else None
     return DeployOut(id=deploy.id, app=app_name, kind=deploy.kind, status=deploy.status, step=deploy.step,
                      commit=deploy.commit, source=deploy.source, release=release.version if release else None,
-                     reason=deploy.reason,
+                     reason=deploy.reason, log_tail=deploy.log_tail,
                      run_at=deploy.run_at, created_at=deploy.created_at, started_at=deploy.started_at,
                      finished_at=deploy.finished_at)
 

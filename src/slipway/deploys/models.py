@@ -49,7 +49,8 @@ class Deploy(Base):
     source: Mapped[str | None] = mapped_column(String(16), default=None)
     release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), default=None)
     target_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), default=None)
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)  # one line (reasons.one_line)
+    log_tail: Mapped[str | None] = mapped_column(Text, default=None)  # the output that explains a failure
     # the job that runs this deploy, and when it is due (later than created_at: scheduled, deploy window)
     job_id: Mapped[int | None] = mapped_column(default=None)
     run_at: Mapped[dt.datetime | None] = mapped_column(default=None)

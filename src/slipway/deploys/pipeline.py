@@ -21,7 +21,7 @@ from slipway.builds.base import BuildContext
 from slipway.builds.paths import drop_escaping_links
 from slipway.builds.versions import split_folders
 from slipway.db import transaction, utcnow
-from slipway.deploys import gate
+from slipway.deploys import gate, reasons
 from slipway.deploys import service as deploy_service
 from slipway.deploys.log import DeployLog
 from slipway.deploys.models import Deploy, Release
@@ -58,6 +58,7 @@ class DeployRun:
         self.deploy_id = deploy_id
         self.log = DeployLog(platform.sessions, deploy_id)
         self._pull_ref: str | None = None  # set for a fork's preview: the pull request ref to fetch
+        self.outcome_reason: str | None = None  # why a deploy that did not fail was rolled back
         with platform.sessions() as session:
             deploy = deploy_service.get(session, deploy_id)
             self.kind = deploy.kind
@@ -114,12 +115,12 @@ class DeployRun:
                     and release.kind != "restart":
                 release.failed = True
 
-    def _finish(self, status: str, reason: str | None = None) -> None:
+    def _finish(self, status: str, reason: str | None = None, log_tail: str | None = None) -> None:
         self.log.flush()
         with transaction(self.platform.sessions) as session:
             deploy = session.get(Deploy, self.deploy_id)
             assert deploy is not None
-            deploy_service.finish(session, deploy, status=status, reason=reason)
+            deploy_service.finish(session, deploy, status=status, reason=reason, log_tail=log_tail)
             session.execute(update(App).where(App.id == self.app_id, App.deploy_lock == self.deploy_id)
                             .values(deploy_lock=None))
 
@@ -138,18 +139,28 @@ class DeployRun:
         try:
             outcome = getattr(self, f"_run_{self.kind}")()
             self.log.step(f"Done: {outcome or 'succeeded'}")
-            self._finish(outcome or "succeeded")
+            self._finish(outcome or "succeeded", self.outcome_reason)
         except SlipwayError as exc:
-            reason = self.log.scrub(exc.message + (f"\n{exc.detail}" if exc.detail else ""))
-            self.log(f"!!!!! {reason}")
-            self._mark_release_failed()
-            self._finish("failed", reason)
+            self._fail(*reasons.from_error(exc, scrub=self.log.scrub))
         except Exception as exc:  # a bug or an unexpected failure: the deploy still ends, with a reason
-            reason = self.log.scrub(f"internal error: {type(exc).__name__}: {exc}")
-            self.log(f"!!!!! {reason}")
-            self._mark_release_failed()
-            self._finish("failed", reason)
+            self._fail(reasons.one_line(self.log.scrub(f"internal error: {type(exc).__name__}: {exc}")), None)
             raise
+
+    def _fail(self, reason: str, log_tail: str | None) -> None:
+        """reason: one line, log_tail: text, both already scrubbed of the app's env values."""
+        self.log(f"!!!!! {reason}")
+        self._mark_release_failed()
+        self.log(self._what_serves())
+        self._finish("failed", reason, log_tail)
+
+    def _what_serves(self) -> str:
+        """After a failure: what the app's users get now (a first deploy changed nothing they could see)."""
+        with self.platform.sessions() as session:
+            app = session.get(App, self.app_id)
+            live = session.get(Release, app.live_release_id) if app and app.live_release_id else None
+        if live is None:
+            return "nothing was live, nothing changed"
+        return f"v{live.version} keeps serving"
 
     # ---- kinds ---------------------------------------------------------------------------------
 
@@ -234,10 +245,10 @@ class DeployRun:
         """Dockerfile → image `slipway/<app>:<version>`, or a prebuilt image (`--image`): no buildpacks."""
         runtime = self.platform.runtime_for("docker")
         assert isinstance(runtime, _docker_build().DockerRuntime)
-        port = int((app.docker_build or {}).get("port") or _docker_build().DEFAULT_PORT)
+        port = (app.docker_build or {}).get("port")  # None: the image's EXPOSE (see builds.docker.container_port)
         if app.image:
             self._step("build", f"Using the prebuilt image {app.image}")
-            built = _docker_build().prebuilt(runtime, app.image, port=port, log=self.log)
+            built = _docker_build().prebuilt(runtime, app.image, port=int(port) if port else None, log=self.log)
             commit = ""
         else:
             url, commit = self._fetch_target(app)
@@ -385,19 +396,21 @@ class DeployRun:
             self._step("health", "Waiting for the new instances to be healthy")
             self._health_gate(release, new)
         except BaseException:
-            self.log("the new release is not healthy: the running release keeps serving")
+            self.log("the new release is not healthy: it gets no traffic")
             self._stop_all([i.id for i in new], tolerant=True)
             raise
         self._step("switch", f"Switching traffic to v{release.version}")
         try:
             self._switch(release, new=[i.id for i in new], old=old)
         except SlipwayError as exc:  # the router refused the new table: put everything back as it was
-            self.log(f"the router refused the switch ({exc.message}): the running release keeps serving")
+            self.log(f"the router refused the switch ({exc.message}): traffic stays where it was")
             self._switch_back(previous_live, old, [i.id for i in new], reapply=False)
             raise DeployError(f"could not switch traffic: {exc.message}", exc.detail) from exc
-        if self._watch(new):
+        crash = self._watch(new)
+        if crash is not None:
             self.log.step("The new release crashed after the switch: rolling back automatically")
             self._switch_back(previous_live, old, [i.id for i in new])
+            self.outcome_reason = f"v{release.version} crashed after the switch ({crash}): rolled back"
             return "rolled_back"
         # smoke checks judge new code or config; undoing a rollback or a restart would make things worse
         reason = run_smoke_checks(self.platform, self.app_id, release) if self.kind in ("deploy", "config") \
@@ -406,6 +419,7 @@ class DeployRun:
             self.log.step("Smoke checks failed after the switch: rolling back automatically")
             self.log(self.log.scrub(reason))
             self._switch_back(previous_live, old, [i.id for i in new])
+            self.outcome_reason = f"smoke checks failed after the switch: {reason}"
             return "rolled_back"
         self._step("drain", "Draining and stopping the old instances")
         self._drain_and_stop(old)
@@ -452,20 +466,21 @@ class DeployRun:
                             .values(live_release_id=release.id, desired_state="running"))
         routing.apply(self.platform)
 
-    def _watch(self, new: list[Instance]) -> bool:
-        """True if a new instance crashed within the watch window after the switch."""
+    def _watch(self, new: list[Instance]) -> str | None:
+        """How a new instance crashed within the watch window after the switch; None if none did."""
         deadline = time.monotonic() + self.settings.watch_seconds
         while time.monotonic() < deadline:
             for instance in new:
                 runtime = instance_service.runtime_of(self.platform, instance)
                 state = runtime.state(instance.id)
                 if state.status in CRASHED or state.restarts > 0:
-                    self.log(f"{instance.id}: {state.last_exit_reason or state.status}")
+                    why = f"{instance.id} {state.last_exit_reason or state.status}"
+                    self.log(why)
                     for line in runtime.logs(instance.id, 20):
                         self.log(f"  {line}")
-                    return True
+                    return why
             time.sleep(0.1)
-        return False
+        return None
 
     def _switch_back(self, previous_live: int | None, old: list[str], new: list[str], *,
                      reapply: bool = True) -> None:

@@ -31,7 +31,10 @@ class DeployOut(BaseModel):
     commit: str | None
     source: str | None = Field(None, description="'push': a commit pushed with `git push`; null: the app's git URL")
     release: int | None
-    reason: str | None
+    reason: str | None = Field(None, description="Why it failed or was rolled back: one line (at most 200 "
+                               "characters) naming the cause and the fix")
+    log_tail: str | None = Field(None, description="The output that explains a failure (the app's or the "
+                                 "build's last lines), apart from the one-line reason")
     run_at: dt.datetime | None = None
     created_at: dt.datetime
     started_at: dt.datetime | None

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from slipway import events
 from slipway.apps.models import App
 from slipway.db import utcnow
+from slipway.deploys import reasons
 from slipway.deploys.models import Deploy, Release
 from slipway.errors import Conflict, Invalid, NotFound
 from slipway.jobs import queue
@@ -147,9 +148,12 @@ def get(session: Session, deploy_id: int, app: App | None = None) -> Deploy:
     return deploy
 
 
-def finish(session: Session, deploy: Deploy, *, status: str, reason: str | None = None) -> None:
+def finish(session: Session, deploy: Deploy, *, status: str, reason: str | None = None,
+           log_tail: str | None = None) -> None:
+    """The outcome; every reason is stored as one line (reasons.one_line), its explanation in log_tail."""
     deploy.status = status  # `step` keeps the step it ended at: where a failure happened
-    deploy.reason = reason
+    reason = reasons.one_line(reason) if reason else None
+    deploy.reason, deploy.log_tail = reason, log_tail
     deploy.finished_at = utcnow()
     events.emit(session, f"deploy.{status}", app_id=deploy.app_id, deploy_id=deploy.id, kind=deploy.kind,
                 reason=reason)

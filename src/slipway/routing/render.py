@@ -33,6 +33,8 @@ TRY_DURATION = "5s"
 TRY_INTERVAL = "100ms"
 
 NOT_FOUND_BODY = "No app is served at this address.\n"
+NOT_FOUND_FILE = "Not found.\n"
+DOT_SEGMENT = r"/\."  # a path segment that starts with a dot: /.git/config, /sub/.env, /.well-known/x
 _TEXT = {"Content-Type": ["text/plain; charset=utf-8"]}
 
 
@@ -145,7 +147,7 @@ def _route(route: Route, stream_close_delay: str, try_duration: str, try_interva
 
 def _handler(route: Route, stream_close_delay: str, try_duration: str, try_interval: str) -> dict[str, Any]:
     if route.static_root is not None:
-        return {"handler": "file_server", "root": route.static_root}
+        return _static_site(route.static_root)
     upstreams = [u for u in route.upstreams if u.weight > 0]
     if not upstreams:
         name = route.app or route.host
@@ -169,6 +171,20 @@ def _handler(route: Route, stream_close_delay: str, try_duration: str, try_inter
         },
         "stream_close_delay": stream_close_delay,
     }
+
+
+def _static_site(root: str) -> dict[str, Any]:
+    """A static site's files, but never a dotfile or dot-folder (`.git/`, `.env`, `.npmignore`) at any depth:
+    they are repository plumbing, often secret. `/.well-known/` stays served (ACME, security.txt, app links).
+
+    A matcher rather than file_server's `hide`: a `hide` pattern without a path matches every component of
+    the file's absolute path, and the root itself may sit under a dot-folder (`~/.slipway/...`). Caddy cleans
+    and unescapes the path before matching (`/%2egit`, `/.well-known/../.env` are caught: see the tests)."""
+    hidden = {"path_regexp": {"pattern": DOT_SEGMENT}, "not": [{"path": ["/.well-known/*"]}]}
+    return {"handler": "subroute", "routes": [
+        {"match": [hidden], "handle": [_static_response(404, NOT_FOUND_FILE)], "terminal": True},
+        {"handle": [{"handler": "file_server", "root": root}]},
+    ]}
 
 
 def _static_response(status: int, body: str, headers: dict[str, list[str]] | None = None) -> dict[str, Any]:

@@ -116,6 +116,10 @@ class Runtime(Protocol):
     #     """A one-off command in a fresh instance of the release (a new container or process); its
     #     output goes to on_line as it comes; returns its exit code."""
     #
+    # def listening(self, instance_id: str) -> list[tuple[str, int]]:
+    #     """The TCP (address, port) pairs the instance's processes listen on: the health gate names the
+    #     port of an app that ignores $PORT instead of waiting for its timeout."""
+    #
     # def limits_support(self) -> tuple[bool, str]:
     #     """(enforced?, how): e.g. (True, "cgroup v1 (memory, cpu)") or (False, why not)."""
     #

@@ -101,7 +101,8 @@ def test_build_command_failure_reports_tail(tmp_path: Path) -> None:
     with pytest.raises(errors.BuildError) as info:
         service.build(ctx)
     assert "build command failed (exit status 3)" in info.value.message
-    assert "oops-42" in info.value.message
+    assert "\n" not in info.value.message  # one line: the output is the detail (the deploy's log tail)
+    assert "oops-42" in info.value.detail["tail"]
 
 
 def test_build_command_does_not_see_slipway_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

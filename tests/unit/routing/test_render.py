@@ -58,7 +58,11 @@ def test_zero_weight_upstreams_get_no_traffic() -> None:
 
 def test_static_route_serves_files_from_root() -> None:
     config = _render(Route("docs.localhost", static_root="/srv/site"))
-    assert _route_for(config, "docs.localhost")["handle"] == [{"handler": "file_server", "root": "/srv/site"}]
+    (site,) = _route_for(config, "docs.localhost")["handle"]
+    assert site["handler"] == "subroute"
+    hide, serve = site["routes"]
+    assert hide["handle"][0]["status_code"] == 404 and hide["match"][0]["not"] == [{"path": ["/.well-known/*"]}]
+    assert serve["handle"] == [{"handler": "file_server", "root": "/srv/site"}]
 
 
 def test_route_without_upstreams_answers_503_naming_the_app() -> None:

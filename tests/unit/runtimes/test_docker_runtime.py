@@ -40,7 +40,7 @@ def test_build_config_merges_and_validates() -> None:
                                       {"cache": False, "build_args": {"A": 1}})
     assert (config.dockerfile, config.target, config.cache, config.build_args) == \
         ("docker/Dockerfile", "prod", False, {"A": "1"})
-    assert config.port == 8000 and config.build_args_from_env == []
+    assert config.port is None and config.build_args_from_env == []  # None: the image's EXPOSE, else 8000
     for bad in ({"dockerfile": "../etc/passwd"}, {"context": "/abs"}, {"cache": "yes"}, {"port": 0},
                 {"build_args": ["A"]}, {"secrets": True}, {"build_args_from_env": "TOKEN"}):
         with pytest.raises(Invalid):
@@ -55,3 +55,17 @@ def test_partial_writes_stamped_by_podman_are_mended() -> None:
         f"{stamp}listening on 8000"
     assert _mend_partials(f"{stamp}{stamp}app's own stamp") == f"{stamp}{stamp}app's own stamp"
     assert _mend_partials("no stamp") == "no stamp"
+
+
+def test_the_container_port_is_declared_or_the_images_single_expose() -> None:
+    from slipway.builds.docker import DEFAULT_PORT, container_port
+
+    lines: list[str] = []
+    one = {"Config": {"ExposedPorts": {"8080/tcp": {}}}}
+    assert container_port(None, one, lines.append) == 8080 and "EXPOSEs 8080" in lines[-1]
+    assert container_port(3000, one, lines.append) == 3000  # [docker] port wins
+    several = {"Config": {"ExposedPorts": {"8080/tcp": {}, "9090/tcp": {}, "53/udp": {}}}}
+    assert container_port(None, several, lines.append) == DEFAULT_PORT and "[docker] port" in lines[-1]
+    assert container_port(None, {"Config": {"ExposedPorts": {"53/udp": {}}}}, lines.append) == DEFAULT_PORT
+    assert container_port(None, {"Config": {"ExposedPorts": None}}, lines.append) == DEFAULT_PORT
+    assert container_port(None, {}, lines.append) == DEFAULT_PORT

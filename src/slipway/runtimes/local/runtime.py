@@ -25,7 +25,7 @@ from slipway import proc
 from slipway.errors import Conflict, Invalid, Unavailable
 from slipway.runtimes import cgroups
 from slipway.runtimes.base import InstanceSpec, InstanceState, Limits, LineSink
-from slipway.runtimes.local import logfile
+from slipway.runtimes.local import logfile, sockets
 from slipway.runtimes.local.files import (
     ALIVE,
     INSTANCE_ID,
@@ -161,6 +161,14 @@ class LocalRuntime:
         shutil.rmtree(files.dir)
 
     # ---- optional methods ------------------------------------------------------------------------
+
+    def listening(self, instance_id: str) -> list[tuple[str, int]]:
+        """The TCP (address, port) pairs the instance's processes listen on, read from the host's /proc."""
+        record = read_state(self._files(instance_id))
+        if record is None or not process_matches(record.pid, record.app_create_time):
+            return []
+        assert record.pid is not None
+        return sockets.listening(record.pid)
 
     def limits_support(self) -> tuple[bool, str]:
         support = cgroups.detect()
