@@ -7,6 +7,7 @@ running release untouched.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 from pathlib import Path
@@ -46,6 +47,12 @@ def _docker_build():  # type: ignore[no-untyped-def]
     return docker
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    """The first line of a reason, cut to fit a screen (the full text is in the deploy log)."""
+    first = (text.strip().splitlines() or [""])[0]
+    return first if len(first) <= limit else first[:limit - 1] + "…"
+
+
 def handle(ctx: JobContext) -> None:
     DeployRun(ctx.platform, ctx.payload["deploy_id"]).run()
 
@@ -57,6 +64,7 @@ class DeployRun:
         self.deploy_id = deploy_id
         self.log = DeployLog(platform.sessions, deploy_id)
         self._pull_ref: str | None = None  # set for a fork's preview: the pull request ref to fetch
+        self.outcome_reason: str | None = None  # why it was rolled back after the switch
         with platform.sessions() as session:
             deploy = deploy_service.get(session, deploy_id)
             self.kind = deploy.kind
@@ -137,7 +145,7 @@ class DeployRun:
         try:
             outcome = getattr(self, f"_run_{self.kind}")()
             self.log.step(f"Done: {outcome or 'succeeded'}")
-            self._finish(outcome or "succeeded")
+            self._finish(outcome or "succeeded", self.outcome_reason)
         except SlipwayError as exc:
             reason = self.log.scrub(exc.message + (f"\n{exc.detail}" if exc.detail else ""))
             self.log(f"!!!!! {reason}")
@@ -390,9 +398,11 @@ class DeployRun:
             self.log(f"the router refused the switch ({exc.message}): the running release keeps serving")
             self._switch_back(previous_live, old, [i.id for i in new], reapply=False)
             raise DeployError(f"could not switch traffic: {exc.message}", exc.detail) from exc
-        if self._watch(new):
+        crash = self._watch(new)
+        if crash is not None:
             self.log.step("The new release crashed after the switch: rolling back automatically")
             self._switch_back(previous_live, old, [i.id for i in new])
+            self.outcome_reason = crash
             return "rolled_back"
         # smoke checks judge new code or config; undoing a rollback or a restart would make things worse
         reason = run_smoke_checks(self.platform, self.app_id, release) if self.kind in ("deploy", "config") \
@@ -401,6 +411,7 @@ class DeployRun:
             self.log.step("Smoke checks failed after the switch: rolling back automatically")
             self.log(self.log.scrub(reason))
             self._switch_back(previous_live, old, [i.id for i in new])
+            self.outcome_reason = _one_line(self.log.scrub(reason))
             return "rolled_back"
         self._step("drain", "Draining and stopping the old instances")
         self._drain_and_stop(old)
@@ -446,21 +457,35 @@ class DeployRun:
             session.execute(update(App).where(App.id == self.app_id)
                             .values(live_release_id=release.id, desired_state="running"))
         routing.apply(self.platform)
+        self._mark_live(release, watched=bool(new))
 
-    def _watch(self, new: list[Instance]) -> bool:
-        """True if a new instance crashed within the watch window after the switch."""
+    def _mark_live(self, release: Release, *, watched: bool) -> None:
+        """Record the moment traffic reached the release (the CLI prints it), and when the crash watch ends."""
+        live_at = utcnow()
+        watch = self.settings.watch_seconds if watched else 0.0
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(
+                step="watch", live_at=live_at,
+                watch_until=live_at + dt.timedelta(seconds=watch) if watched else None))
+        self.log.step(f"Live: v{release.version} serving"
+                      + (f"; watching it for crashes for {watch:g} s" if watched else ""))
+
+    def _watch(self, new: list[Instance]) -> str | None:
+        """Why a new instance crashed within the watch window after the switch; None if none did."""
         deadline = time.monotonic() + self.settings.watch_seconds
         while time.monotonic() < deadline:
             for instance in new:
                 runtime = instance_service.runtime_of(self.platform, instance)
                 state = runtime.state(instance.id)
                 if state.status in CRASHED or state.restarts > 0:
-                    self.log(f"{instance.id}: {state.last_exit_reason or state.status}")
+                    why = state.last_exit_reason or state.status
+                    self.log(f"{instance.id}: {why}")
                     for line in runtime.logs(instance.id, 20):
                         self.log(f"  {line}")
-                    return True
+                    return _one_line(f"{instance.id} crashed within {self.settings.watch_seconds:g} s "
+                                     f"of the switch ({why})")
             time.sleep(0.1)
-        return False
+        return None
 
     def _switch_back(self, previous_live: int | None, old: list[str], new: list[str], *,
                      reapply: bool = True) -> None:
