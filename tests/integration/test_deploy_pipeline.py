@@ -248,6 +248,32 @@ def test_old_releases_are_pruned_and_cannot_be_rolled_back_to(api: Api, make_rep
     assert serve(api, "keep")["version"] == "3"
 
 
+def test_failed_releases_take_no_retention_slot(api: Api, make_repo, settings) -> None:  # type: ignore[no-untyped-def]
+    """Releases that crashed after the switch (rolled back) are failed: a run of them must not push the last
+    good release out of the kept ones, nor become a rollback target."""
+    settings.release_retention = 2
+    settings.watch_seconds = 4
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "slots", "git_url": repo.url})
+    assert api.deploy("slots")["status"] == "succeeded"
+    crashing = python_app_files("x")["app.py"].replace(
+        'print("listening on"',
+        'import threading; threading.Timer(2.0, lambda: os._exit(7)).start()\nprint("listening on"')
+    for attempt in ("2", "3"):
+        repo.commit({"app.py": crashing, "version.txt": attempt + "\n"}, f"crashes {attempt}")
+        assert api.deploy("slots")["status"] == "rolled_back"
+    repo.commit({"app.py": python_app_files()["app.py"], "version.txt": "4\n"}, "fixed")
+    assert api.deploy("slots")["status"] == "succeeded"
+    releases = api.call("GET", "/apps/slots/releases", 200).json()
+    assert [(r["version"], r["failed"], r["pruned"]) for r in releases] == [
+        (4, False, False), (3, True, True), (2, True, True), (1, False, False)]
+    refused = api.call("POST", "/apps/slots/rollback", 409, json={"version": 3}).json()
+    assert "failed to deploy" in refused["error"]
+    back = api.deploy("slots", "/rollback")  # the previous good release, still kept
+    assert back["status"] == "succeeded"
+    assert serve(api, "slots")["version"] == "1"
+
+
 class RefusingRouter(MemoryRouter):
     """A router that refuses new tables, as Caddy does with an invalid config or when it is down."""
 

@@ -402,6 +402,7 @@ class DeployRun:
         if crash is not None:
             self.log.step("The new release crashed after the switch: rolling back automatically")
             self._switch_back(previous_live, old, [i.id for i in new])
+            self._mark_release_failed()  # never a rollback target, takes no retention slot
             self.outcome_reason = crash
             return "rolled_back"
         # smoke checks judge new code or config; undoing a rollback or a restart would make things worse
@@ -411,6 +412,7 @@ class DeployRun:
             self.log.step("Smoke checks failed after the switch: rolling back automatically")
             self.log(self.log.scrub(reason))
             self._switch_back(previous_live, old, [i.id for i in new])
+            self._mark_release_failed()
             self.outcome_reason = _one_line(self.log.scrub(reason))
             return "rolled_back"
         self._step("drain", "Draining and stopping the old instances")
@@ -528,7 +530,9 @@ class DeployRun:
             assert app is not None
             rows = list(session.scalars(select(Release).where(Release.app_id == app.id)
                                         .order_by(Release.version.desc())))
-            good = [r for r in rows if not r.failed]  # a failed release does not take a kept slot
+            # a failed release takes no kept slot: it can never be rolled back to, and a run of failed
+            # attempts must not push out the good releases that a rollback needs (docs/guide.md, section 6)
+            good = [r for r in rows if not r.failed]
             kept = good[:keep] + [r for r in rows if r.id == app.live_release_id]
             kept_paths = {r.artifact_path for r in kept}
             doomed = [r for r in rows if r not in kept and not r.pruned]
