@@ -132,12 +132,13 @@ async def deploy_log_stream(name: str, deploy_id: PathId, request: Request, plat
     async def events() -> AsyncIterator[str]:
         page, phase = first, None
         while True:
-            for line in page.lines:
-                yield f"id: {line.id}\nevent: line\ndata: {json.dumps(line.line)}\n\n"
-            # read from the page already fetched for the lines: no extra query
-            if (page.deploy.step, page.deploy.live_at) != phase and page.deploy.status not in deploy_service.FINISHED:
+            # from the page already fetched for the lines (no extra query), and before its lines: the deploy
+            # was read first, so it is never ahead of them
+            if (page.deploy.step, page.deploy.live_at) != phase and page.deploy.status != "queued":
                 phase = (page.deploy.step, page.deploy.live_at)
                 yield f"event: phase\ndata: {page.deploy.model_dump_json()}\n\n"
+            for line in page.lines:
+                yield f"id: {line.id}\nevent: line\ndata: {json.dumps(line.line)}\n\n"
             if page.deploy.status in deploy_service.FINISHED and not page.lines:
                 yield f"event: end\ndata: {page.deploy.model_dump_json()}\n\n"
                 return
