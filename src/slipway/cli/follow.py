@@ -149,7 +149,11 @@ def follow(name: str, deploy_id: int, *, quiet: bool = False, until: str = "stab
     """Follow a deploy until it ends (or, until="live", until it serves); print its outcome unless quiet.
 
     Returns the deploy as last seen; `succeeded(deploy, until)` says whether the command succeeded."""
-    deploy = Follower(name, deploy_id, quiet=quiet, until=until).run()
+    try:
+        deploy = Follower(name, deploy_id, quiet=quiet, until=until).run()
+    except KeyboardInterrupt:
+        errors.print(f"stopped following: the deploy goes on (slipway deploys {escape(name)})")
+        raise SystemExit(130) from None
     if not quiet:
         _print_outcome(name, deploy, until)
     return deploy
