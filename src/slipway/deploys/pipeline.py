@@ -484,8 +484,8 @@ class DeployRun:
                     self.log(f"{instance.id}: {why}")
                     for line in runtime.logs(instance.id, 20):
                         self.log(f"  {line}")
-                    return _one_line(f"{instance.id} crashed within {self.settings.watch_seconds:g} s "
-                                     f"of the switch ({why})")
+                    return _one_line(self.log.scrub(f"{instance.id} crashed within {self.settings.watch_seconds:g} "
+                                                    f"s of the switch ({why})"))
             time.sleep(0.1)
         return None
 
