@@ -72,7 +72,7 @@ def test_deploy_an_app_from_the_dashboard(dashboard: Dashboard, page: Any, make_
     wait_for_deploy(page, expect)
     log = page.locator("#log").inner_text()
     assert "-----> Fetching" in log and "-----> Building" in log and "Switching traffic to v1" in log
-    assert page.locator("ol.steps li.step-done").count() == 6
+    assert page.locator("ol.steps li.step-done").count() == 7  # … switch, watch (the crash watch), drain
     page.screenshot(path="/tmp/slipway-deploy-page.png", full_page=True)
 
     # the instance runs, and the apps list shows it (the list refreshes itself)

@@ -169,8 +169,8 @@ def test_crash_right_after_switch_rolls_back_automatically(api: Api, make_repo, 
     deploy = api.deploy("flaky")
     assert deploy["status"] == "rolled_back", api.log("flaky", deploy["id"])
     assert "rolling back automatically" in api.log("flaky", deploy["id"])
-    assert deploy["reason"].startswith("v2 crashed after the switch (") and "exited with code 7" in deploy["reason"]
-    assert deploy["reason"].endswith("): rolled back"), deploy["reason"]
+    assert deploy["reason"].startswith("v2 crashed within ") and "exited with code 7" in deploy["reason"]
+    assert deploy["reason"].endswith(")"), deploy["reason"]
     assert serve(api, "flaky")["version"] == "1"
     app = api.call("GET", "/apps/flaky", 200).json()
     assert app["live_release"] == 1
@@ -252,6 +252,32 @@ def test_old_releases_are_pruned_and_cannot_be_rolled_back_to(api: Api, make_rep
     assert not list((settings.home / "artifacts" / "keep").glob("build-1"))
     assert api.deploy("keep", "/rollback", {"version": 2})["status"] == "succeeded"
     assert serve(api, "keep")["version"] == "3"
+
+
+def test_failed_releases_take_no_retention_slot(api: Api, make_repo, settings) -> None:  # type: ignore[no-untyped-def]
+    """Releases that crashed after the switch (rolled back) are failed: a run of them must not push the last
+    good release out of the kept ones, nor become a rollback target."""
+    settings.release_retention = 2
+    settings.watch_seconds = 4
+    repo = make_repo()
+    api.call("POST", "/apps", 201, json={"name": "slots", "git_url": repo.url})
+    assert api.deploy("slots")["status"] == "succeeded"
+    crashing = python_app_files("x")["app.py"].replace(
+        'print("listening on"',
+        'import threading; threading.Timer(2.0, lambda: os._exit(7)).start()\nprint("listening on"')
+    for attempt in ("2", "3"):
+        repo.commit({"app.py": crashing, "version.txt": attempt + "\n"}, f"crashes {attempt}")
+        assert api.deploy("slots")["status"] == "rolled_back"
+    repo.commit({"app.py": python_app_files()["app.py"], "version.txt": "4\n"}, "fixed")
+    assert api.deploy("slots")["status"] == "succeeded"
+    releases = api.call("GET", "/apps/slots/releases", 200).json()
+    assert [(r["version"], r["failed"], r["pruned"]) for r in releases] == [
+        (4, False, False), (3, True, True), (2, True, True), (1, False, False)]
+    refused = api.call("POST", "/apps/slots/rollback", 409, json={"version": 3}).json()
+    assert "failed to deploy" in refused["error"]
+    back = api.deploy("slots", "/rollback")  # the previous good release, still kept
+    assert back["status"] == "succeeded"
+    assert serve(api, "slots")["version"] == "1"
 
 
 class RefusingRouter(MemoryRouter):

@@ -74,10 +74,12 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
                     oom_kills=states[i.id].oom_kills)
         for i in rows
     ]
+    last = deploy_service.deploys(session, app, limit=1)
     if app.deploy_lock is not None and (d := session.get(Deploy, app.deploy_lock)) and d.status == "running":
         status = "deploying"
     elif live is None:
-        status = "new"
+        # nothing live: "failed" once an attempt failed (not "new", which reads as never tried)
+        status = "failed" if last and last[0].status == "failed" else "new"
     elif app.desired_state != "running":
         status = "stopped"
     elif any(i.state in CRASHED for i in instances if i.status == "running"):
@@ -92,7 +94,6 @@ def app_out(session: Session, platform: Platform, app: App, *, detail: bool = Fa
                 project=_project_name(session, app.project_id))
     if not detail:
         return AppOut(**base)
-    last = deploy_service.deploys(session, app, limit=1)
     static = bool(live and live.config.get("static_root"))
     declared = {} if live is None or static else live.config.get("processes", {})
     return AppDetail(**base, scale=dict(app.scale), static=static,

@@ -8,53 +8,37 @@ from datetime import datetime
 import typer
 
 from slipway.cli.client import ApiError, Client, decode
-from slipway.cli.output import console, emit_json, errors, escape, fields, short, table
+from slipway.cli.follow import UNTIL, follow, succeeded
+from slipway.cli.output import console, emit_json, fields, short, table
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
-NO_FOLLOW = typer.Option(False, "--no-follow", help="Return once queued instead of following the log.")
+DETACH = typer.Option(False, "--detach", "--no-follow",
+                      help="Return as soon as it is queued (prints its id) instead of following it.")
 
 
-def follow(name: str, deploy_id: int, *, quiet: bool = False) -> bool:
-    """Stream a deploy's log until it ends; True if it succeeded."""
-    client = Client()
-    outcome: dict = {}  # type: ignore[type-arg]
-    with console.status("queued…", spinner="dots") as status:
-        for event, data in client.events(f"/apps/{name}/deploys/{deploy_id}/stream"):
-            if event == "line":
-                line = decode(data)
-                if line.startswith("-----> "):
-                    status.update(line[7:] + "…")
-                if not quiet:
-                    console.print(line, markup=False, highlight=False)
-            elif event == "end":
-                outcome = json.loads(data)
-                break
-    if not outcome:
-        outcome = client.get(f"/apps/{name}/deploys/{deploy_id}")
-    if quiet:
-        return bool(outcome.get("status") == "succeeded")
-    if outcome.get("status") == "succeeded":
-        release = f" v{outcome['release']}" if outcome.get("release") else ""
-        console.print(f"[green]✔ {outcome['kind']} of {name}{release} succeeded[/green]")
-        return True
-    errors.print(f"[red]✘ {outcome.get('kind', 'deploy')} of {name} {outcome.get('status')}[/red]"
-                 + (": " + escape(outcome["reason"]) if outcome.get("reason") else ""))
-    return False
+def _until(value: str) -> str:
+    if value not in UNTIL:
+        raise typer.BadParameter(f"expected one of {', '.join(UNTIL)}, got {value!r}")
+    return value
 
 
-def _run(name: str, path: str, body: dict | None, no_follow: bool, json_out: bool) -> None:  # type: ignore[type-arg]
+UNTIL_OPTION = typer.Option("stable", "--until", metavar="live|stable", callback=_until,
+                            help="Return once the release serves (live), or after the crash watch (stable).")
+
+
+def _run(name: str, path: str, body: dict | None, detach: bool, json_out: bool,  # type: ignore[type-arg]
+         until: str = "stable") -> None:
     client = Client()
     deploy = client.post(f"/apps/{name}{path}", json=body)
     if json_out:
-        if not no_follow:
-            follow(name, deploy["id"], quiet=True)
-            deploy = client.get(f"/apps/{name}/deploys/{deploy['id']}")
+        if not detach:
+            deploy = follow(name, deploy["id"], quiet=True, until=until)
         emit_json(deploy)
-        raise typer.Exit(0 if no_follow or deploy["status"] == "succeeded" else 1)
-    if no_follow:
-        console.print(f"queued {deploy['kind']} #{deploy['id']} of {name}")
+        raise typer.Exit(0 if detach or succeeded(deploy, until) else 1)
+    if detach:
+        console.print(f"queued {deploy['kind']} #{deploy['id']} of {name}", markup=False, highlight=False)
         return
-    raise typer.Exit(0 if follow(name, deploy["id"]) else 1)
+    raise typer.Exit(0 if succeeded(follow(name, deploy["id"], until=until), until) else 1)
 
 
 def register(app: typer.Typer) -> None:
@@ -62,7 +46,7 @@ def register(app: typer.Typer) -> None:
     def deploy(name: str, commit: str = typer.Option(None, "--commit", help="Deploy this commit."),
                image: str = typer.Option(None, "--image", help="docker: run this prebuilt image, no build "
                                          "(the app keeps it until --image '' returns to git)."),
-               no_follow: bool = NO_FOLLOW, json_out: bool = JSON,
+               detach: bool = DETACH, until: str = UNTIL_OPTION, json_out: bool = JSON,
                at: str = typer.Option(None, "--at", help="Run later, at 'YYYY-MM-DD HH:MM' (see --tz)."),
                tz: str = typer.Option(None, "--tz", help="Time zone of --at, e.g. Europe/Lisbon (default UTC).")
                ) -> None:
@@ -78,7 +62,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"scheduled deploy #{scheduled['id']} of {name} for {_when(scheduled['run_at'])} UTC"
                           f" (cancel: slipway cancel {name} {scheduled['id']})")
             return
-        _run(name, "/deploys", {"commit": commit} if commit else None, no_follow, json_out)
+        _run(name, "/deploys", {"commit": commit} if commit else None, detach, json_out, until)
 
     @app.command("cancel")
     def cancel(name: str, deploy_id: int, json_out: bool = JSON) -> None:
@@ -111,28 +95,28 @@ def register(app: typer.Typer) -> None:
 
     @app.command("rollback")
     def rollback(name: str, to: int = typer.Option(None, "--to", help="Release version (default: previous)."),
-                 no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+                 detach: bool = DETACH, until: str = UNTIL_OPTION, json_out: bool = JSON) -> None:
         """Run an earlier release again (no rebuild)."""
-        _run(name, "/rollback", {"version": to} if to else None, no_follow, json_out)
+        _run(name, "/rollback", {"version": to} if to else None, detach, json_out, until)
 
     @app.command("restart")
-    def restart(name: str, no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+    def restart(name: str, detach: bool = DETACH, json_out: bool = JSON) -> None:
         """Replace every instance with a fresh one, with zero downtime."""
-        _run(name, "/restart", None, no_follow, json_out)
+        _run(name, "/restart", None, detach, json_out)
 
     @app.command("stop")
-    def stop(name: str, no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+    def stop(name: str, detach: bool = DETACH, json_out: bool = JSON) -> None:
         """Stop every instance (the app answers 503 until started)."""
-        _run(name, "/stop", None, no_follow, json_out)
+        _run(name, "/stop", None, detach, json_out)
 
     @app.command("start")
-    def start(name: str, no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+    def start(name: str, detach: bool = DETACH, json_out: bool = JSON) -> None:
         """Start a stopped app on its live release."""
-        _run(name, "/start", None, no_follow, json_out)
+        _run(name, "/start", None, detach, json_out)
 
     @app.command("scale")
     def scale(name: str, counts: list[str] = typer.Argument(..., metavar="TYPE=COUNT..."),
-              no_follow: bool = NO_FOLLOW, json_out: bool = JSON) -> None:
+              detach: bool = DETACH, json_out: bool = JSON) -> None:
         """Set instances per process type (e.g. web=2 worker=1); a running app restarts on it."""
         processes = {}
         for item in counts:
@@ -143,13 +127,13 @@ def register(app: typer.Typer) -> None:
         data = Client().request("PUT", f"/apps/{name}/scale", json={"processes": processes})
         if json_out:
             ok = True
-            if data.get("deploy_id") and not no_follow:
-                ok = follow(name, data["deploy_id"], quiet=True)
+            if data.get("deploy_id") and not detach:
+                ok = succeeded(follow(name, data["deploy_id"], quiet=True))
             emit_json(data)
             raise typer.Exit(0 if ok else 1)
         console.print(", ".join(f"{k}={v}" for k, v in data["scale"].items()), markup=False)
-        if data.get("deploy_id") and not no_follow:
-            raise typer.Exit(0 if follow(name, data["deploy_id"]) else 1)
+        if data.get("deploy_id") and not detach:
+            raise typer.Exit(0 if succeeded(follow(name, data["deploy_id"])) else 1)
 
     @app.command("releases")
     def releases(name: str, json_out: bool = JSON) -> None:

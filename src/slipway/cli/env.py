@@ -3,7 +3,7 @@ from __future__ import annotations
 import typer
 
 from slipway.cli.client import Client
-from slipway.cli.deploys import follow
+from slipway.cli.follow import follow, succeeded
 from slipway.cli.output import console, emit_json, table
 
 app = typer.Typer(no_args_is_help=True)
@@ -53,5 +53,4 @@ def _done(name: str, data: dict, json_out: bool) -> None:  # type: ignore[type-a
         return emit_json(data)
     console.print(f"{name}: {len(data['env'])} env vars")
     if data.get("deploy_id"):
-        ok = follow(name, data["deploy_id"])
-        raise typer.Exit(0 if ok else 1)
+        raise typer.Exit(0 if succeeded(follow(name, data["deploy_id"])) else 1)

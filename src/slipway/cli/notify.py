@@ -9,6 +9,7 @@ import typer
 
 from slipway.cli.client import Client
 from slipway.cli.output import console, emit_json, fields, table
+from slipway.notify.values import format_value
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 channels = typer.Typer(no_args_is_help=True, help="Where notifications go: Slack, Discord, Telegram, email, "
@@ -289,7 +290,7 @@ def list_alerts(state: str = typer.Option(None, help="firing, acknowledged, reso
     for row in data:
         row["who"] = row["app"] or row["target"]
         row["since"] = row["started_at"][:19]
-        row["value"] = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
+        row["value"] = format_value(row["last_value"], row.get("unit", ""), missing="")
         row["ack"] = row["acknowledged_by"] or ""
     table(data, [("id", "ID"), ("state", "STATE"), ("severity", "SEVERITY"), ("who", "APP"),
                  ("condition", "CONDITION"), ("value", "VALUE"), ("since", "SINCE"), ("ack", "ACK BY")],
@@ -304,10 +305,11 @@ def show_alert(alert_id: int, json_out: bool = JSON) -> None:
         return emit_json(data)
     console.print(f"[bold]alert {data['id']}[/bold] {data['state']}: {data['condition']} on "
                   f"{data['app'] or data['target']} (severity {data['severity']})")
+    unit = data.get("unit", "")
     for entry in data["timeline"] or []:
         where = ", ".join(f"{d['channel']}: {d['status']}" for d in entry["deliveries"])
         console.print(f"  {entry['at'][:19]}  {entry['kind']:<13} {entry['actor']}"
-                      + (f"  value {entry['value']:.4g}" if entry["value"] is not None else "")
+                      + (f"  value {format_value(entry['value'], unit)}" if entry["value"] is not None else "")
                       + (f"  → {where}" if where else ""))
 
 

@@ -32,7 +32,7 @@ def deploy_out(session: Session, app_name: str, deploy: Deploy) -> DeployOut:
                      commit=deploy.commit, source=deploy.source, release=release.version if release else None,
                      reason=deploy.reason, log_tail=deploy.log_tail,
                      run_at=deploy.run_at, created_at=deploy.created_at, started_at=deploy.started_at,
-                     finished_at=deploy.finished_at)
+                     finished_at=deploy.finished_at, live_at=deploy.live_at, watch_until=deploy.watch_until)
 
 
 def _request(platform: Platform, name: str, kind: str, actor: str, **kwargs: object) -> DeployOut:
@@ -120,7 +120,8 @@ def deploy_log_page(name: str, deploy_id: PathId, platform: PlatformDep, _: Curr
 @router.get("/deploys/{deploy_id}/stream")
 async def deploy_log_stream(name: str, deploy_id: PathId, request: Request, platform: PlatformDep,
                             _: CurrentPrincipal, after: int = Query(0, ge=0, le=INT32_MAX)) -> StreamingResponse:
-    """Server-sent events: `line` events while the deploy runs, then one `end` event with the outcome.
+    """Server-sent events: `line` events while the deploy runs, a `phase` event (the deploy, as JSON) each time
+    its step changes or traffic switches (`live_at`, `watch_until`), then one `end` event with the outcome.
 
     A reconnecting EventSource sends Last-Event-ID: the stream resumes after that line."""
     last_id = request.headers.get("last-event-id", "")
@@ -129,8 +130,13 @@ async def deploy_log_stream(name: str, deploy_id: PathId, request: Request, plat
     first = await run_in_threadpool(_log_page, platform, name, deploy_id, after)
 
     async def events() -> AsyncIterator[str]:
-        page = first
+        page, phase = first, None
         while True:
+            # from the page already fetched for the lines (no extra query), and before its lines: the deploy
+            # was read first, so it is never ahead of them
+            if (page.deploy.step, page.deploy.live_at) != phase and page.deploy.status != "queued":
+                phase = (page.deploy.step, page.deploy.live_at)
+                yield f"event: phase\ndata: {page.deploy.model_dump_json()}\n\n"
             for line in page.lines:
                 yield f"id: {line.id}\nevent: line\ndata: {json.dumps(line.line)}\n\n"
             if page.deploy.status in deploy_service.FINISHED and not page.lines:

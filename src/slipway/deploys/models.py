@@ -57,6 +57,9 @@ class Deploy(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # when traffic reached the new release, and when its crash watch ends (None: nothing to watch)
+    live_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    watch_until: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class DeployLogLine(Base):

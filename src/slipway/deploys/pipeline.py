@@ -7,6 +7,7 @@ running release untouched.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 from pathlib import Path
@@ -410,7 +411,9 @@ class DeployRun:
         if crash is not None:
             self.log.step("The new release crashed after the switch: rolling back automatically")
             self._switch_back(previous_live, old, [i.id for i in new])
-            self.outcome_reason = f"v{release.version} crashed after the switch ({crash}): rolled back"
+            self._mark_release_failed()  # never a rollback target, takes no retention slot
+            self.outcome_reason = (f"v{release.version} crashed within {self.settings.watch_seconds:g} s of the switch "
+                                   f"({crash})")
             return "rolled_back"
         # smoke checks judge new code or config; undoing a rollback or a restart would make things worse
         reason = run_smoke_checks(self.platform, self.app_id, release) if self.kind in ("deploy", "config") \
@@ -419,7 +422,8 @@ class DeployRun:
             self.log.step("Smoke checks failed after the switch: rolling back automatically")
             self.log(self.log.scrub(reason))
             self._switch_back(previous_live, old, [i.id for i in new])
-            self.outcome_reason = f"smoke checks failed after the switch: {reason}"
+            self._mark_release_failed()
+            self.outcome_reason = f"smoke checks failed after the switch: {self.log.scrub(reason)}"
             return "rolled_back"
         self._step("drain", "Draining and stopping the old instances")
         self._drain_and_stop(old)
@@ -465,16 +469,28 @@ class DeployRun:
             session.execute(update(App).where(App.id == self.app_id)
                             .values(live_release_id=release.id, desired_state="running"))
         routing.apply(self.platform)
+        self._mark_live(release, watched=bool(new))
+
+    def _mark_live(self, release: Release, *, watched: bool) -> None:
+        """Record the moment traffic reached the release (the CLI prints it), and when the crash watch ends."""
+        live_at = utcnow()
+        watch = self.settings.watch_seconds if watched else 0.0
+        with transaction(self.platform.sessions) as session:
+            session.execute(update(Deploy).where(Deploy.id == self.deploy_id).values(
+                step="watch", live_at=live_at,
+                watch_until=live_at + dt.timedelta(seconds=watch) if watched else None))
+        self.log.step(f"Live: v{release.version} serving"
+                      + (f"; watching it for crashes for {watch:g} s" if watched else ""))
 
     def _watch(self, new: list[Instance]) -> str | None:
-        """How a new instance crashed within the watch window after the switch; None if none did."""
+        """Which new instance crashed, and how, within the watch window after the switch; None if none did."""
         deadline = time.monotonic() + self.settings.watch_seconds
         while time.monotonic() < deadline:
             for instance in new:
                 runtime = instance_service.runtime_of(self.platform, instance)
                 state = runtime.state(instance.id)
                 if state.status in CRASHED or state.restarts > 0:
-                    why = f"{instance.id} {state.last_exit_reason or state.status}"
+                    why = f"{instance.id}: {state.last_exit_reason or state.status}"
                     self.log(why)
                     for line in runtime.logs(instance.id, 20):
                         self.log(f"  {line}")
@@ -523,7 +539,9 @@ class DeployRun:
             assert app is not None
             rows = list(session.scalars(select(Release).where(Release.app_id == app.id)
                                         .order_by(Release.version.desc())))
-            good = [r for r in rows if not r.failed]  # a failed release does not take a kept slot
+            # a failed release takes no kept slot: it can never be rolled back to, and a run of failed
+            # attempts must not push out the good releases that a rollback needs (docs/guide.md, section 6)
+            good = [r for r in rows if not r.failed]
             kept = good[:keep] + [r for r in rows if r.id == app.live_release_id]
             kept_paths = {r.artifact_path for r in kept}
             doomed = [r for r in rows if r not in kept and not r.pruned]

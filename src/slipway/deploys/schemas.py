@@ -39,6 +39,9 @@ class DeployOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    live_at: dt.datetime | None = Field(None, description="When traffic switched to the new release.")
+    watch_until: dt.datetime | None = Field(None, description="When the crash watch after the switch ends "
+                                            "(null: nothing to watch, e.g. a static site).")
 
 
 class ReleaseOut(BaseModel):

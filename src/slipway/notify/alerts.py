@@ -51,6 +51,7 @@ from slipway.db import transaction, utcnow
 from slipway.errors import Conflict, Invalid, NotFound
 from slipway.notify import service
 from slipway.notify.models import Alert, AlertEvent, AlertRule, AlertRuleChannel, Channel
+from slipway.notify.values import UNITS, with_unit
 from slipway.observability import logsearch
 from slipway.observability.models import Check, CheckResult, metric_raw
 from slipway.platform import Platform
@@ -58,15 +59,7 @@ from slipway.platform import Platform
 log = logging.getLogger(__name__)
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {">": op.gt, ">=": op.ge, "<": op.lt, "<=": op.le}
-# metric → (unit shown, what it reads)
-METRICS: dict[str, str] = {
-    "cpu": "%",             # app CPU, percent of one core (sum over its instances), raw samples
-    "memory": "MiB",        # app resident memory, raw samples
-    "restarts": "restarts", # increase of the app's restart counter over the window
-    "response_time": "ms",  # the app's health-check response times
-    "disk": "%",            # host disk used, percent of $SLIPWAY_HOME's filesystem
-    "error_rate": "%",      # percent of the app's requests answered 5xx, per minute, from the access log
-}
+METRICS = UNITS  # metric → unit; what each reads: see notify/values.py
 MINUTE_BUCKETS = {"error_rate"}  # metrics sampled once per minute: a sample stands for the minute it starts
 SEVERITIES = ("info", "warning", "critical")
 STATES = ("firing", "acknowledged", "resolved")
@@ -98,8 +91,7 @@ def _set_channels(session: Session, rule: AlertRule, refs: list[int | str], *, e
 
 def describe(rule: AlertRule) -> str:
     """cpu > 80% for 5m"""
-    unit = METRICS.get(rule.metric, "")
-    value = f"{rule.threshold:g}{unit if unit == '%' else ' ' + unit}"
+    value = with_unit(f"{rule.threshold:g}", METRICS.get(rule.metric, ""))  # a threshold exactly as set
     return f"{rule.metric} {rule.operator} {value}" + (f" for {_span(rule.duration)}" if rule.duration else "")
 
 

@@ -47,7 +47,8 @@ def alert_out(session: Session, alert: Alert, *, with_timeline: bool = False) ->
                    severity=rule.severity, app=_app_name(session, alert.app_id), target=alert.target,
                    state=alert.state, started_at=alert.started_at, acknowledged_by=alert.acknowledged_by,
                    acknowledged_at=alert.acknowledged_at, escalated_at=alert.escalated_at,
-                   resolved_at=alert.resolved_at, last_value=alert.last_value)
+                   resolved_at=alert.resolved_at, last_value=alert.last_value,
+                   unit=alerts.METRICS.get(rule.metric, ""))
     if with_timeline:
         entries = alerts.timeline(session, alert.id)
         event_ids = [e.event_id for e in entries if e.event_id]

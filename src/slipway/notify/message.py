@@ -13,6 +13,7 @@ from slipway.config import Settings
 from slipway.deploys.models import Deploy, DeployLogLine, Release
 from slipway.events import Event
 from slipway.notify.channels.base import Message
+from slipway.notify.values import format_value
 
 ENVIRONMENT = "production"  # one environment per app for now; environments will set it per event
 
@@ -125,7 +126,7 @@ def _alert(m: Message, p: dict[str, Any]) -> tuple[str, str]:
     if verb in ("fired", "reminder", "escalated"):  # the rule's severity, not the verb's
         m.severity = {"critical": "error", "warning": "warning"}.get(str(p.get("severity")), "info")
     value, unit = p.get("value"), str(p.get("unit") or "")
-    shown = "no data" if not isinstance(value, int | float) else f"{value:.4g}{unit if unit == '%' else ' ' + unit}"
+    shown = format_value(value, unit, missing="no data")  # as the alert pages show it
     what = {"fired": "firing", "reminder": "still firing", "escalated": "unacknowledged, escalated",
             "resolved": "resolved", "acknowledged": "acknowledged"}.get(verb, verb)
     title = f"{_who(m)}: [{p.get('severity', 'alert')}] {p.get('condition', p.get('rule', 'alert'))} — {what}"

@@ -277,4 +277,6 @@ class AlertOut(BaseModel):
     escalated_at: dt.datetime | None
     resolved_at: dt.datetime | None
     last_value: float | None
+    unit: str = Field("", description="The unit of last_value and of the timeline's values (%, MiB, ms, "
+                      "restarts).")
     timeline: list[AlertEventOut] | None = None

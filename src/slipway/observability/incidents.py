@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from slipway.db import utcnow
+from slipway.deploys.models import Deploy
 from slipway.observability.models import Check, Incident
 
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30),
@@ -68,12 +69,27 @@ def outages(session: Session, *, app_id: int | None = None, check_id: int | None
 
 
 def monitored_since(session: Session, *, app_id: int | None = None, check_id: int | None = None) -> dt.datetime | None:
+    """When uptime starts counting: the first monitoring check, and for an app's checks not before the app
+    first served (an app that never ran was not down: its uptime is unknown, None)."""
     query = select(func.min(Check.created_at)).where(Check.monitor.is_(True))
     if app_id is not None:
         query = query.where(Check.app_id == app_id)
     if check_id is not None:
         query = query.where(Check.id == check_id)
-    return session.scalar(query)
+    since = session.scalar(query)
+    owner = app_id if app_id is not None else \
+        session.scalar(select(Check.app_id).where(Check.id == check_id)) if check_id is not None else None
+    if since is None or owner is None:
+        return since
+    served = first_served(session, owner)
+    return None if served is None else max(since, served)
+
+
+def first_served(session: Session, app_id: int) -> dt.datetime | None:
+    """When traffic first reached a release of the app (deploys from before live_at was kept: their end)."""
+    return session.scalar(select(func.min(func.coalesce(Deploy.live_at, Deploy.finished_at))).where(
+        Deploy.app_id == app_id, Deploy.kind != "stop",
+        or_(Deploy.live_at.is_not(None), Deploy.status == "succeeded")))
 
 
 def uptimes(session: Session, *, app_id: int | None = None, check_id: int | None = None,

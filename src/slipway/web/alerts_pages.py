@@ -18,11 +18,13 @@ from slipway.errors import SlipwayError
 from slipway.notify import alerts, service
 from slipway.notify.alerts_api import alert_out, rule_out
 from slipway.notify.schemas import AlertRuleIn
+from slipway.notify.values import format_value
 from slipway.platform import Platform
 from slipway.web.deps import PlatformDep
 from slipway.web.notify_pages import error_text
-from slipway.web.pages import Actor, PageRoute, Viewer, redirect, render
+from slipway.web.pages import Actor, PageRoute, Viewer, redirect, render, templates
 
+templates.filters["alert_value"] = format_value  # the same writing as in the notifications
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BASE = "/alerts"
 HISTORY = 50

@@ -41,8 +41,8 @@ CHECK_KINDS = (("http", "HTTP"), ("tcp", "TCP"), ("json", "Deep (JSON health doc
 
 
 def _pct(value: float | None) -> str:
-    if value is None:
-        return "–"
+    if value is None:  # never measured (e.g. the app never ran): unknown, not 0 %
+        return "—"
     return "100 %" if value >= 100 else f"{value:.2f} %"
 
 

@@ -54,11 +54,11 @@ LOGIN_CSRF_COOKIE = "slipway_login_csrf"
 FLASH_COOKIE = "slipway_flash"
 # the steps a deploy of each kind goes through, in order (see deploys/pipeline.py)
 STEPS = {
-    "deploy": ["fetch", "build", "start", "health", "switch", "drain"],
-    "rollback": ["release", "start", "health", "switch", "drain"],
-    "config": ["release", "start", "health", "switch", "drain"],
-    "restart": ["start", "health", "switch", "drain"],
-    "start": ["start", "health", "switch", "drain"],
+    "deploy": ["fetch", "build", "start", "health", "switch", "watch", "drain"],
+    "rollback": ["release", "start", "health", "switch", "watch", "drain"],
+    "config": ["release", "start", "health", "switch", "watch", "drain"],
+    "restart": ["start", "health", "switch", "watch", "drain"],
+    "start": ["start", "health", "switch", "watch", "drain"],
     "stop": ["stop"],
 }
 # strict: no inline script or style, so an escaping bug cannot become script execution

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import Api
-from tests.integration.routing.test_caddy_router import caddy, caddy_bin, router  # noqa: F401 - fixtures
-from tests.integration.routing.test_static_dotfiles import raw_get
 
 from slipway.deploys import reasons
 from slipway.routing.base import MemoryRouter, Route, RouteTable
 from slipway.routing.caddy import CaddyRouter
+from tests.integration.conftest import Api
+from tests.integration.routing.test_caddy_router import caddy, caddy_bin, router  # noqa: F401 - fixtures
+from tests.integration.routing.test_static_dotfiles import raw_get
 
 pytestmark = pytest.mark.integration
 

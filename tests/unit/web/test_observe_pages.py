@@ -228,3 +228,30 @@ def test_static_js_has_no_inline_eval(tmp_path: Path) -> None:
     for name in ("charts.js", "logs.js"):
         source = (pages.HERE / "static" / name).read_text()
         assert "eval(" not in source and "innerHTML" not in source, name
+
+
+def test_uptime_counts_from_the_first_time_the_app_served(plat: Platform, make_app: Callable[[str], int]) -> None:
+    """An app watched for an hour that never ran has no uptime figure (it was not "down 99 %"); once it
+    served, the window starts then, and an outage before it does not count."""
+    from slipway.deploys.models import Deploy
+    from slipway.observability import incidents
+
+    app_id = make_app("never")
+    now = utcnow()
+    hour_ago = now - dt.timedelta(hours=1)
+    with transaction(plat.sessions) as session:
+        check = Check(app_id=app_id, name="home", kind="http", target="/", created_at=hour_ago)
+        session.add(check)
+        session.flush()
+        check_id = check.id
+        session.add(Incident(check_id=check.id, app_id=app_id, started_at=hour_ago + dt.timedelta(seconds=30),
+                             ended_at=now - dt.timedelta(minutes=30), cause="connection refused"))
+        session.add(Deploy(app_id=app_id, kind="deploy", status="failed", finished_at=hour_ago))
+    with plat.sessions() as session:
+        assert incidents.uptimes(session, app_id=app_id, now=now) == dict.fromkeys(incidents.WINDOWS)
+        assert incidents.uptimes(session, check_id=check_id, now=now)["24h"] is None
+    with transaction(plat.sessions) as session:  # it first served 30 minutes ago, as the outage ended
+        session.add(Deploy(app_id=app_id, kind="deploy", status="succeeded", live_at=now - dt.timedelta(minutes=30),
+                           finished_at=now - dt.timedelta(minutes=29)))
+    with plat.sessions() as session:
+        assert incidents.uptimes(session, app_id=app_id, now=now)["24h"] == 100.0

@@ -48,6 +48,13 @@
     return n;
   }
 
+  function latest(values) {
+    for (let i = (values || []).length - 1; i >= 0; i--) {
+      if (values[i] !== null && values[i] !== undefined && !isNaN(values[i])) return values[i];
+    }
+    return null;
+  }
+
   function few(values) {
     let n = 0;
     for (let i = 0; i < values.length; i++) if (values[i] !== null && values[i] !== undefined && ++n > 60) return false;
@@ -66,12 +73,23 @@
     const labels = (figure.dataset.labels || figure.dataset.metrics).split(",");
     const fmt = FORMAT[figure.dataset.unit] || FORMAT.number;
     const state = { win: window_(json) };
-    const series = [{}];
+    // the legend with the cursor off the chart shows the latest sample (uPlot would print "--")
+    const series = [{
+      label: "Time",
+      value: function (u, v) {
+        const t = v === null || v === undefined ? latest(u.data[0]) : v;
+        return t === null ? "no data" : new Date(t * 1000).toLocaleTimeString();
+      },
+    }];
     metrics.forEach(function (m, i) {
       series.push({
         label: labels[i] || m, stroke: COLORS[i % COLORS.length], width: 1.5,
         fill: i === 0 && metrics.length === 1 ? COLORS[0] + "1a" : undefined,
-        value: function (u, v) { return fmt(v); }, spanGaps: false,
+        value: function (u, v, si) {
+          const shown = v === null || v === undefined ? latest(u.data[si]) : v;
+          return shown === null ? "no data" : fmt(shown);
+        },
+        spanGaps: false,
         // a fresh app has seconds of data in a long window: draw its few samples as dots
         points: { size: 5, show: function (u, si) { return few(u.data[si]); } },
       });
@@ -107,6 +125,7 @@
     const data = columns(json, figure.dataset.metrics.split(","));
     chart._state.win = window_(json);
     chart.setData(data, true);
+    if (chart.cursor.idx === null || chart.cursor.idx === undefined) chart.setLegend({ idx: null });
     figure.dataset.points = String(points(data));
   }
 
