@@ -1,15 +1,19 @@
 """Render a RouteTable into one complete Caddy JSON config: a pure function, no I/O.
 
-The whole config is rendered every time and loaded with one `POST /load`, so Caddy swaps it atomically:
-the listener is kept open across the swap, in-flight requests finish on the old config, new requests
-meet the new one. Field names and placement follow Caddy 2.11's JSON structure
+The whole config is rendered every time. With `upstream_dir` (what CaddyRouter uses), a proxied route names
+no instance: its upstreams are slots whose addresses Caddy reads from files per request (slots.py), so a
+traffic switch leaves this config unchanged and needs no load. Loads (`POST /load`, when a route is added,
+removed or changes kind) swap the config atomically: in-flight requests finish on the old config, new
+requests meet the new one. Field names and placement follow Caddy 2.11's JSON structure
 (https://caddyserver.com/docs/json/).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from slipway.routing import slots
 from slipway.routing.base import Route, RouteTable
 
 SERVER_NAME = "slipway"
@@ -51,13 +55,16 @@ def render(
     access_roll_size_mb: int = 10,
     access_roll_keep: int = 5,
     access_roll_keep_days: int = 7,
+    upstream_dir: str | None = None,
 ) -> dict[str, Any]:
     """The complete Caddy config serving `table` on `bind_host:http_port` ("" = every interface).
 
     With `access_log_dir`, every app's requests are logged (Caddy JSON access entries) to
     `<access_log_dir>/<app>.log`, rolled by Caddy at `access_roll_size_mb`, keeping `access_roll_keep` files
-    for at most `access_roll_keep_days`."""
-    routes = [_route(r, stream_close_delay, try_duration, try_interval) for r in _ordered(table.routes)]
+    for at most `access_roll_keep_days`. With `upstream_dir`, proxied routes dial slots read from files there
+    (slots.files() gives their content) instead of the instances' addresses."""
+    proxy = _Proxy(stream_close_delay, try_duration, try_interval, upstream_dir)
+    routes = [_route(r, proxy) for r in _ordered(table.routes)]
     # Without a catch-all Caddy answers an unknown host with an empty 200, which looks like a working app.
     routes.append({"handle": [_static_response(404, NOT_FOUND_BODY)], "terminal": True})
     server: dict[str, Any] = {
@@ -133,23 +140,37 @@ def _ordered(routes: list[Route]) -> list[Route]:
     return sorted(routes, key=lambda r: (r.host.lower(), -len(r.path_prefix or ""), r.path_prefix or ""))
 
 
-def _route(route: Route, stream_close_delay: str, try_duration: str, try_interval: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Proxy:
+    """How every reverse_proxy handler is rendered."""
+
+    stream_close_delay: str
+    try_duration: str
+    try_interval: str
+    upstream_dir: str | None
+
+
+def _route(route: Route, proxy: _Proxy) -> dict[str, Any]:
     match: dict[str, Any] = {"host": [route.host.lower()]}
     if route.path_prefix:
         prefix = "/" + route.path_prefix.strip("/")
         # Matched, not stripped: the app sees the full path (it knows where it is mounted).
         match["path"] = [prefix, prefix + "/*"]
-    return {"match": [match], "handle": [_handler(route, stream_close_delay, try_duration, try_interval)],
-            "terminal": True}
+    return {"match": [match], "handle": [_handler(route, proxy)], "terminal": True}
 
 
-def _handler(route: Route, stream_close_delay: str, try_duration: str, try_interval: str) -> dict[str, Any]:
+def _handler(route: Route, proxy: _Proxy) -> dict[str, Any]:
     if route.static_root is not None:
         return {"handler": "file_server", "root": route.static_root}
     upstreams = [u for u in route.upstreams if u.weight > 0]
     if not upstreams:
         name = route.app or route.host
         return _static_response(503, f"The app {name} has no running instances.\n", {"Retry-After": ["5"]})
+    if proxy.upstream_dir is not None:
+        # The slots hold the instances in proportion to their weights: plain round robin over them.
+        count = slots.slot_count(route.upstreams)
+        dials = [slots.placeholder(proxy.upstream_dir, route, i) for i in range(count)]
+        return _reverse_proxy(dials, {"policy": "round_robin"}, proxy)
     weights = [u.weight for u in upstreams]
     if len(upstreams) == 1:
         policy: dict[str, Any] = {"policy": "first"}
@@ -159,15 +180,19 @@ def _handler(route: Route, stream_close_delay: str, try_duration: str, try_inter
         # Caddy's weighted_round_robin takes the weights in upstream order; a retry advances its index too,
         # so a refused connection moves on to another upstream.
         policy = {"policy": "weighted_round_robin", "weights": weights}
+    return _reverse_proxy([u.dial for u in upstreams], policy, proxy)
+
+
+def _reverse_proxy(dials: list[str], policy: dict[str, Any], proxy: _Proxy) -> dict[str, Any]:
     return {
         "handler": "reverse_proxy",
-        "upstreams": [{"dial": u.dial} for u in upstreams],
+        "upstreams": [{"dial": dial} for dial in dials],
         "load_balancing": {
             "selection_policy": policy,
-            "try_duration": try_duration,
-            "try_interval": try_interval,
+            "try_duration": proxy.try_duration,
+            "try_interval": proxy.try_interval,
         },
-        "stream_close_delay": stream_close_delay,
+        "stream_close_delay": proxy.stream_close_delay,
     }
 
 

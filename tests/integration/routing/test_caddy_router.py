@@ -26,6 +26,7 @@ from slipway import errors
 from slipway.routing.admin import CaddyAdmin, listen_address
 from slipway.routing.base import Route, RouteTable, Upstream
 from slipway.routing.caddy import CaddyProcess, CaddyRouter, find_caddy
+from slipway.routing.slots import SLOTS
 
 pytestmark = pytest.mark.integration
 
@@ -168,8 +169,9 @@ def test_routes_by_host_static_404_and_503(router: CaddyRouter, upstreams: Upstr
 def test_weighted_upstreams_split_traffic(router: CaddyRouter, upstreams: Upstreams, client) -> None:
     one, two = upstreams.start("one"), upstreams.start("two")
     router.apply(RouteTable([Route("a.localhost", (Upstream(one.dial, 3), Upstream(two.dial, 1)))]))
-    bodies = [client("a.localhost").text for _ in range(40)]
-    assert bodies.count("one") == 30 and bodies.count("two") == 10
+    # round robin over the route's slots (slots.py): whole rounds over them give the exact shares
+    bodies = [client("a.localhost").text for _ in range(4 * SLOTS)]
+    assert bodies.count("one") == 3 * SLOTS and bodies.count("two") == SLOTS
 
 
 def test_rejected_config_keeps_the_old_one(router: CaddyRouter, upstreams: Upstreams, client) -> None:
