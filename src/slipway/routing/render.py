@@ -161,7 +161,9 @@ def _route(route: Route, proxy: _Proxy) -> dict[str, Any]:
 
 def _handler(route: Route, proxy: _Proxy) -> dict[str, Any]:
     if route.static_root is not None:
-        return {"handler": "file_server", "root": route.static_root}
+        # with slots, the root is a link to the live release's files, swapped at each deploy (slots.py)
+        root = route.static_root if proxy.upstream_dir is None else str(slots.root_path(proxy.upstream_dir, route))
+        return {"handler": "file_server", "root": root}
     upstreams = [u for u in route.upstreams if u.weight > 0]
     if not upstreams:
         name = route.app or route.host

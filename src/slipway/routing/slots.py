@@ -10,7 +10,10 @@ dial address is Caddy's `{file.<path>}` placeholder, which Caddy replaces with t
 request that picks that upstream. A switch (deploy, rollback, scale, an instance stopped) rewrites the
 files, one atomic rename each; the config stays byte-identical, so nothing is reloaded and no connection is
 closed. The config still changes, and Caddy reloads, when a route's shape changes: a route added or removed
-(an app created, deleted, stopped, started), a static site, more instances than slots.
+(an app created, deleted, stopped, started), a route turning static or proxied, more instances than slots.
+
+A static site's route serves files from `<key>.root`, a symbolic link to the live release's directory,
+replaced atomically at its deploy: a missing link is a 404, never another directory.
 
 Instances are spread over the slots in proportion to their weights (round robin over the slots then gives
 each instance its share); a weight's precision is therefore 1/SLOTS.
@@ -31,6 +34,7 @@ from slipway.routing.base import Route, RouteTable, Upstream
 # Divisible by 1, 2, 3, 4, 6 and 12: up to 4 instances (and 6, 12) share the traffic exactly evenly.
 SLOTS = 12
 SUFFIX = ".dial"
+ROOT_SUFFIX = ".root"  # a symbolic link: its "content" is the target
 
 
 def slot_count(upstreams: tuple[Upstream, ...]) -> int:
@@ -47,6 +51,11 @@ def route_key(route: Route) -> str:
 
 def slot_path(directory: str | Path, route: Route, index: int) -> Path:
     return Path(directory) / f"{route_key(route)}.{index}{SUFFIX}"
+
+
+def root_path(directory: str | Path, route: Route) -> Path:
+    """The symbolic link a static route's file_server serves from."""
+    return Path(directory) / f"{route_key(route)}{ROOT_SUFFIX}"
 
 
 def placeholder(directory: str | Path, route: Route, index: int) -> str:
@@ -81,10 +90,11 @@ def spread(upstreams: tuple[Upstream, ...], slots: int) -> list[str]:
 
 
 def files(table: RouteTable, directory: str | Path) -> dict[Path, str]:
-    """Every slot file the table needs, with its content (a dial address)."""
+    """Every slot file the table needs, with its content (a dial address; a static root's link target)."""
     wanted: dict[Path, str] = {}
     for route in table.routes:
         if route.static_root is not None:
+            wanted[root_path(directory, route)] = route.static_root
             continue
         dials = spread(route.upstreams, slot_count(route.upstreams))
         for index, dial in enumerate(dials):
@@ -97,7 +107,7 @@ def differ(wanted: dict[Path, str]) -> dict[Path, str | None]:
     changed: dict[Path, str | None] = {}
     for path, content in wanted.items():
         try:
-            now: str | None = path.read_text()
+            now: str | None = os.readlink(path) if path.suffix == ROOT_SUFFIX else path.read_text()
         except OSError:
             now = None
         if now != content:
@@ -129,8 +139,13 @@ def restore(previous: dict[Path, str | None]) -> None:
 def _replace(folder: Path, path: Path, content: str) -> None:
     fd, temp = tempfile.mkstemp(dir=folder, prefix=".slot-")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
+        if path.suffix == ROOT_SUFFIX:
+            os.close(fd)
+            os.unlink(temp)
+            os.symlink(content, temp)  # rename() replaces the old link in one step
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(content)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -142,6 +157,6 @@ def prune(directory: str | Path, keep: dict[Path, str]) -> None:
     folder = Path(directory)
     if not folder.is_dir():
         return
-    for path in folder.glob(f"*{SUFFIX}"):
+    for path in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{ROOT_SUFFIX}")]:
         if path not in keep:
             path.unlink(missing_ok=True)

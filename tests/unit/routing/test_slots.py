@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import stat
 from pathlib import Path
 
@@ -67,12 +68,25 @@ def test_rendered_config_names_slots_not_instances(tmp_path: Path) -> None:
     assert config() != before
 
 
+def test_static_route_serves_a_link_swapped_at_each_deploy(tmp_path: Path) -> None:
+    def config(root: str) -> dict:
+        return render(RouteTable([Route("s.localhost", static_root=root)]), http_port=8080, https_port=8443,
+                      admin=ADMIN, upstream_dir=str(tmp_path))
+
+    assert config("/srv/releases/1") == config("/srv/releases/2")
+    (route,) = [r for r in config("/srv/1")["apps"]["http"]["servers"][SERVER_NAME]["routes"] if "match" in r]
+    assert route["handle"][0] == {"handler": "file_server",
+                                  "root": str(slots.root_path(tmp_path, Route("s.localhost")))}
+
+
 def test_files_write_atomically_owner_only_and_prune(tmp_path: Path) -> None:
     folder = tmp_path / "upstreams"
     a, b = Route("a.localhost", _ups("127.0.0.1:1")), Route("b.localhost", _ups("127.0.0.1:2", "127.0.0.1:3"))
-    wanted = slots.files(RouteTable([a, b, Route("s.localhost", static_root="/srv")]), folder)
-    assert len(wanted) == 2 * slots.SLOTS
-    assert len(slots.write(folder, wanted)) == 2 * slots.SLOTS
+    site = Route("s.localhost", static_root="/srv/v1")
+    wanted = slots.files(RouteTable([a, b, site]), folder)
+    assert len(wanted) == 2 * slots.SLOTS + 1
+    assert len(slots.write(folder, wanted)) == 2 * slots.SLOTS + 1
+    assert os.readlink(slots.root_path(folder, site)) == "/srv/v1"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert slots.slot_path(folder, b, 1).read_text() == "127.0.0.1:3"
     assert slots.write(folder, wanted) == {}  # unchanged files are not rewritten
