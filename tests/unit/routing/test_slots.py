@@ -105,3 +105,12 @@ def test_route_keys_are_digests_of_host_and_path() -> None:
     key = slots.route_key(Route("A.localhost"))
     assert key == slots.route_key(Route("a.localhost")) and len(key) == 32 and key.isalnum()
     assert key != slots.route_key(Route("a.localhost", path_prefix="/api"))
+
+
+def test_a_hostile_host_or_path_never_reaches_a_file_name_or_placeholder(tmp_path: Path) -> None:
+    """Hosts come from app names and users' domains: only their digest is used, so no `}` ends Caddy's
+    placeholder early and no `/..` leaves the slot directory."""
+    hostile = Route("a}.{file./etc/shadow}/../../x", (Upstream("127.0.0.1:1"),), path_prefix="/../../etc")
+    assert slots.slot_path(tmp_path, hostile, 0).parent == tmp_path
+    text = slots.placeholder(tmp_path, hostile, 0)
+    assert text.count("{") == 1 and text.count("}") == 1 and "shadow" not in text and ".." not in text
