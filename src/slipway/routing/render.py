@@ -11,12 +11,16 @@ requests meet the new one. Field names and placement follow Caddy 2.11's JSON st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from slipway.routing import slots
 from slipway.routing.base import Route, RouteTable
 
 SERVER_NAME = "slipway"
+# Caddy's own listener on a unix socket that answers "no running instances" for routes whose slots point
+# at it (slots.py): an app stopped or started is then a slot change, not a config load.
+UNAVAILABLE_SERVER = "slipway_unavailable"
 
 # How long the old config's HTTP servers wait for in-flight requests when a new config is loaded.
 # Caddy's default (0) waits forever, and `POST /load` only returns once the old config has stopped: one
@@ -77,6 +81,10 @@ def render(
     }
     logging = _access_logs(table, access_log_dir, access_roll_size_mb, access_roll_keep, access_roll_keep_days,
                            server)
+    servers = {SERVER_NAME: server}
+    socket = slots.unavailable_socket(upstream_dir) if upstream_dir is not None else None
+    if socket is not None:
+        servers[UNAVAILABLE_SERVER] = _unavailable_server(table, socket)
     config: dict[str, Any] = {
         "admin": {
             # The admin listener must be the same in every config we load, or Caddy restarts it mid-request.
@@ -91,7 +99,7 @@ def render(
                 "http_port": http_port,
                 "https_port": https_port,
                 "grace_period": grace_period,
-                "servers": {SERVER_NAME: server},
+                "servers": servers,
             },
             # Never try to install Caddy's local CA into the system trust store (that asks for sudo and is
             # not ours to change); the TLS work decides how clients trust it.
@@ -101,6 +109,23 @@ def render(
     if logging:
         config["logging"] = logging
     return config
+
+
+def _unavailable_server(table: RouteTable, socket: str | Path) -> dict[str, Any]:
+    """A 503 naming the app, per route (matched as the public route is: the proxy keeps the Host header)."""
+    routes = []
+    for route in _ordered(table.routes):
+        if route.static_root is None:
+            name = route.app or route.host
+            routes.append({"match": _match(route), "terminal": True,
+                           "handle": [_no_instances(name)]})
+    routes.append({"handle": [_no_instances("")], "terminal": True})
+    return {"listen": [f"unix/{socket}|0600"], "routes": routes, "automatic_https": {"disable": True}}
+
+
+def _no_instances(name: str) -> dict[str, Any]:
+    text = f"The app {name} has no running instances.\n" if name else "No instance of this app is running.\n"
+    return _static_response(503, text, {"Retry-After": ["5"]})
 
 
 def access_logger(app: str) -> str:
@@ -151,12 +176,16 @@ class _Proxy:
 
 
 def _route(route: Route, proxy: _Proxy) -> dict[str, Any]:
+    return {"match": _match(route), "handle": [_handler(route, proxy)], "terminal": True}
+
+
+def _match(route: Route) -> list[dict[str, Any]]:
     match: dict[str, Any] = {"host": [route.host.lower()]}
     if route.path_prefix:
         prefix = "/" + route.path_prefix.strip("/")
         # Matched, not stripped: the app sees the full path (it knows where it is mounted).
         match["path"] = [prefix, prefix + "/*"]
-    return {"match": [match], "handle": [_handler(route, proxy)], "terminal": True}
+    return [match]
 
 
 def _handler(route: Route, proxy: _Proxy) -> dict[str, Any]:
@@ -165,10 +194,12 @@ def _handler(route: Route, proxy: _Proxy) -> dict[str, Any]:
         root = route.static_root if proxy.upstream_dir is None else str(slots.root_path(proxy.upstream_dir, route))
         return {"handler": "file_server", "root": root}
     upstreams = [u for u in route.upstreams if u.weight > 0]
-    if not upstreams:
-        name = route.app or route.host
-        return _static_response(503, f"The app {name} has no running instances.\n", {"Retry-After": ["5"]})
-    if proxy.upstream_dir is not None:
+    with_slots = proxy.upstream_dir is not None and (
+        upstreams or slots.unavailable_socket(proxy.upstream_dir) is not None)
+    if not upstreams and not with_slots:
+        return _no_instances(route.app or route.host)
+    if with_slots:
+        assert proxy.upstream_dir is not None
         # The slots hold the instances in proportion to their weights: plain round robin over them.
         count = slots.slot_count(route.upstreams)
         dials = [slots.placeholder(proxy.upstream_dir, route, i) for i in range(count)]

@@ -9,8 +9,10 @@ So a proxied route does not name its instances in the config. Its reverse_proxy 
 dial address is Caddy's `{file.<path>}` placeholder, which Caddy replaces with the file's content on every
 request that picks that upstream. A switch (deploy, rollback, scale, an instance stopped) rewrites the
 files, one atomic rename each; the config stays byte-identical, so nothing is reloaded and no connection is
-closed. The config still changes, and Caddy reloads, when a route's shape changes: a route added or removed
-(an app created, deleted, stopped, started), a route turning static or proxied, more instances than slots.
+closed. A route without instances (an app stopped, not deployed yet) has the same slots, pointing at
+UNAVAILABLE, a socket where Caddy itself answers the 503 naming the app (render.py): stopping, starting or
+first deploying an app is a slot change too. The config still changes, and Caddy reloads, when a route is
+added or removed (an app created or deleted), turns static or proxied, or has more instances than slots.
 
 A static site's route serves files from `<key>.root`, a symbolic link to the live release's directory,
 replaced atomically at its deploy: a missing link is a 404, never another directory.
@@ -35,6 +37,9 @@ from slipway.routing.base import Route, RouteTable, Upstream
 SLOTS = 12
 SUFFIX = ".dial"
 ROOT_SUFFIX = ".root"  # a symbolic link: its "content" is the target
+UNAVAILABLE = "503.sock"  # Caddy's own listener answering "no running instances"
+# sun_path is 108 bytes on Linux, including the terminating NUL.
+MAX_SOCKET_PATH = 107
 
 
 def slot_count(upstreams: tuple[Upstream, ...]) -> int:
@@ -56,6 +61,13 @@ def slot_path(directory: str | Path, route: Route, index: int) -> Path:
 def root_path(directory: str | Path, route: Route) -> Path:
     """The symbolic link a static route's file_server serves from."""
     return Path(directory) / f"{route_key(route)}{ROOT_SUFFIX}"
+
+
+def unavailable_socket(directory: str | Path) -> Path | None:
+    """Where Caddy answers for routes without instances; None when the path is too long for a socket (such
+    routes are then rendered as a plain 503 response, and starting them is a reload)."""
+    path = Path(directory) / UNAVAILABLE
+    return path if len(str(path).encode()) <= MAX_SOCKET_PATH else None
 
 
 def placeholder(directory: str | Path, route: Route, index: int) -> str:
@@ -97,6 +109,9 @@ def files(table: RouteTable, directory: str | Path) -> dict[Path, str]:
             wanted[root_path(directory, route)] = route.static_root
             continue
         dials = spread(route.upstreams, slot_count(route.upstreams))
+        socket = unavailable_socket(directory)
+        if not dials and socket is not None:
+            dials = [f"unix/{socket}"] * SLOTS
         for index, dial in enumerate(dials):
             wanted[slot_path(directory, route, index)] = dial
     return wanted

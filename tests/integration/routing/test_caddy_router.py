@@ -598,6 +598,11 @@ def test_switches_load_no_config_and_keep_every_connection(router: CaddyRouter, 
         assert [_keepalive_get(c, h) for h, c in conns.items()] == ["two", "other", "site v2"]
         router.apply(table((one, two), "v2"))
         assert {_keepalive_get(conns["a.localhost"], "a.localhost") for _ in range(4)} == {"one", "two"}
+        # the app stopped (no instance: Caddy's own 503 listener answers), then started again
+        router.apply(table((), "v2"))
+        assert "has no running instances" in _keepalive_get(conns["a.localhost"], "a.localhost")
+        router.apply(table((one,), "v2"))
+        assert _keepalive_get(conns["a.localhost"], "a.localhost") == "one"
         assert admin.config() == loaded  # not one config load: Caddy's servers never restarted
         assert _keepalive_get(conns["b.localhost"], "b.localhost") == "other"
     finally:
@@ -608,7 +613,7 @@ def test_switches_load_no_config_and_keep_every_connection(router: CaddyRouter, 
 
 def test_ensure_restores_lost_slot_files(router: CaddyRouter, upstreams: Upstreams, client) -> None:
     router.apply(RouteTable([Route("a.localhost", (upstreams.start("one"),))]))
-    for path in router.upstream_dir.iterdir():
+    for path in router.upstream_dir.glob("*.dial"):
         path.write_text("127.0.0.1:1")  # edited by hand: nothing listens there
     assert router.ensure() is True
     assert client("a.localhost").text == "one"
@@ -622,7 +627,7 @@ def test_a_missing_static_root_link_is_a_404_not_another_directory(router: Caddy
     (site / "index.html").write_text("site")
     router.apply(RouteTable([Route("s.localhost", static_root=str(site))]))
     assert client("s.localhost").text == "site"
-    for path in router.upstream_dir.iterdir():
+    for path in router.upstream_dir.glob("*.root"):
         path.unlink()
     assert client("s.localhost").status_code == 404
     assert router.ensure() is True

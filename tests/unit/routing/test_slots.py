@@ -9,7 +9,7 @@ from pathlib import Path
 
 from slipway.routing import slots
 from slipway.routing.base import Route, RouteTable, Upstream
-from slipway.routing.render import SERVER_NAME, render
+from slipway.routing.render import SERVER_NAME, UNAVAILABLE_SERVER, render
 
 ADMIN = "unix//var/lib/slipway/caddy/admin.sock|0600"
 
@@ -64,8 +64,28 @@ def test_rendered_config_names_slots_not_instances(tmp_path: Path) -> None:
     dials = [u["dial"] for u in handler["upstreams"]]
     assert len(dials) == slots.SLOTS and all(d.startswith("{file." + str(tmp_path)) for d in dials)
     assert "1001" not in str(before)
-    # a route without instances is a 503, another shape: that change is a load
-    assert config() != before
+    # no instance (stopped, not deployed yet): the same slots, pointing at Caddy's own 503 listener
+    assert config() == before
+    unavailable = before["apps"]["http"]["servers"][UNAVAILABLE_SERVER]
+    socket = slots.unavailable_socket(tmp_path)
+    assert unavailable["listen"] == [f"unix/{socket}|0600"]
+    (named, catch_all) = unavailable["routes"]
+    assert named["match"] == [{"host": ["a.localhost"]}] and named["handle"][0]["status_code"] == 503
+    assert "The app a has no running instances" in named["handle"][0]["body"]
+    assert catch_all["handle"][0]["status_code"] == 503
+    empty = slots.files(RouteTable([Route("a.localhost", app="a")]), tmp_path)
+    assert set(empty.values()) == {f"unix/{socket}"} and len(empty) == slots.SLOTS
+
+
+def test_a_socket_path_too_long_falls_back_to_a_plain_503(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100)
+    assert slots.unavailable_socket(deep) is None
+    config = render(RouteTable([Route("a.localhost", app="a")]), http_port=8080, https_port=8443, admin=ADMIN,
+                    upstream_dir=str(deep))
+    assert UNAVAILABLE_SERVER not in config["apps"]["http"]["servers"]
+    (route,) = [r for r in config["apps"]["http"]["servers"][SERVER_NAME]["routes"] if "match" in r]
+    assert route["handle"][0]["status_code"] == 503
+    assert slots.files(RouteTable([Route("a.localhost", app="a")]), deep) == {}
 
 
 def test_static_route_serves_a_link_swapped_at_each_deploy(tmp_path: Path) -> None:
