@@ -62,21 +62,54 @@ print("listening on", os.environ["PORT"], flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 '''
 
-# A faster responder for throughput runs: asyncio, HTTP/1.1 keep-alive, GET only, same JSON answer.
+# A faster responder for throughput runs: asyncio, HTTP/1.1 keep-alive, GET only, same JSON answer; and a
+# WebSocket echo (RFC 6455, replies "<version>:<message>") on any GET asking to upgrade.
 FAST_APP = '''\
-import asyncio, json, os, signal
+import asyncio, base64, hashlib, json, os, signal, struct
 
 VERSION = open("version.txt").read().strip()
 BODY = json.dumps({"version": VERSION, "release": os.environ.get("SLIPWAY_RELEASE")}).encode()
 HEAD = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: "
         + str(len(BODY)).encode() + b"\\r\\n")
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def websocket(reader, writer, head):
+    key = next((line.split(b":", 1)[1].strip() for line in head.split(b"\\r\\n")
+                if line.lower().startswith(b"sec-websocket-key:")), b"")
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    writer.write(b"HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+                 b"Sec-WebSocket-Accept: " + accept + b"\\r\\n\\r\\n")
+    while True:
+        first, second = await reader.readexactly(2)
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await reader.readexactly(8))[0]
+        mask = await reader.readexactly(4) if second & 0x80 else bytes(4)
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(await reader.readexactly(length)))
+        if first & 0x0F == 8:
+            writer.write(b"\\x88\\x00")
+            await writer.drain()
+            return
+        if first & 0x0F == 9:  # ping -> pong
+            writer.write(bytes([0x8A, len(data)]) + data)
+        else:
+            reply = VERSION.encode() + b":" + data[:100]
+            writer.write(bytes([0x81, len(reply)]) + reply)
+        await writer.drain()
 
 
 async def serve(reader, writer):
     try:
         while True:
             head = await reader.readuntil(b"\\r\\n\\r\\n")
-            close = b"connection: close" in head.lower()
+            lower = head.lower()
+            if b"upgrade: websocket" in lower:
+                await websocket(reader, writer, head)
+                break
+            close = b"connection: close" in lower
             writer.write(HEAD + (b"Connection: close\\r\\n" if close else b"") + b"\\r\\n" + BODY)
             await writer.drain()
             if close:
@@ -471,20 +504,24 @@ class PacedLoad:
     """`connections` keep-alive connections to host:port sending GET / with a Host header, together at
     `rate` requests/s on a fixed schedule, in a background thread, until stop(). Every request that does
     not end in a 2xx response (status, reset, EOF, timeout) is a failure; after a failure the connection
-    is replaced. An idle connection the server closed is noticed before reuse and replaced without a
-    failure, as real clients do (see `reconnects`); a GET already sent when the close arrives, with no
-    byte of answer, is retried once on a new connection as RFC 9112 9.3.1 allows (see `retried`).
-    With strict=True neither happens: both count as failures.
+    is replaced, and every connection opened after the first `connections` is counted in `reopened`.
+
+    By default (strict) the client never retries and never reconnects on its own: a request sent on a
+    connection the server closed fails. With strict=False it behaves like a forgiving HTTP library: an
+    idle connection the server closed is noticed before reuse and replaced without a failure (counted in
+    `reconnects`), and a GET already sent when the close arrives, with no byte of answer, is retried once
+    on a new connection as RFC 9112 9.3.1 allows (counted in `retried`).
     Latency is measured from the request's scheduled time, so a stall counts for every
     request it delays, not just one."""
 
     def __init__(self, port: int, host: str, *, rate: float = 200, connections: int = 8,
-                 timeout: float = 5.0, strict: bool = False) -> None:
+                 timeout: float = 5.0, strict: bool = True) -> None:
         self.strict = strict  # True: reuse a connection the server closed anyway, and count that failure
         self.port, self.host, self.rate, self.connections, self.timeout = port, host, rate, connections, timeout
         self.samples: list[Sample] = []
         self.reconnects = 0  # idle connections the server closed, noticed before reuse (not failures)
         self.retried = 0  # GETs retried once after the server closed their kept-alive connection unanswered
+        self.opened = 0  # connections opened, the first `connections` included
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
@@ -500,6 +537,11 @@ class PacedLoad:
     def mark(self) -> int:
         """Index into samples: samples[mark:] are the ones started after this call."""
         return len(self.samples)
+
+    @property
+    def reopened(self) -> int:
+        """Connections opened beyond the first ones: after a failure, or (strict=False) a server's close."""
+        return max(0, self.opened - self.connections)
 
     async def _main(self) -> None:
         await asyncio.gather(*(self._conn(i) for i in range(self.connections)))
@@ -525,6 +567,7 @@ class PacedLoad:
                 reused = writer is not None
                 try:
                     if writer is None:
+                        self.opened += 1
                         reader, writer = await asyncio.wait_for(
                             asyncio.open_connection("127.0.0.1", self.port), self.timeout)
                     assert reader is not None

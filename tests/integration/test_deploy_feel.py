@@ -110,5 +110,6 @@ def test_crash_in_the_watch_exits_non_zero_with_rolled_back_and_why(host: Host, 
     why = re.compile(r"^rolled back: v2 crashed within 3 s of the switch \(flaky-web-v2-\w+: ", re.M)
     assert why.search(result.stderr), result.stderr
     deploy = host.cli_json("deploys", "flaky")[0]
-    assert deploy["status"] == "rolled_back" and deploy["reason"].startswith("v2 crashed within 3 s of the switch (flaky-web-v2-")
+    assert deploy["status"] == "rolled_back"
+    assert deploy["reason"].startswith("v2 crashed within 3 s of the switch (flaky-web-v2-")
     assert host.through_router("flaky").json()["version"] == "1"

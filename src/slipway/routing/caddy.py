@@ -1,8 +1,11 @@
 """The real router: Caddy, driven only through its admin API.
 
-Every change renders the whole RouteTable (render.py) and loads it with one `POST /load`: Caddy swaps the
-config atomically and keeps the listener, so a switch drops no request. When Caddy is restarted or dies it
-has lost that config; `ensure()` notices (process watch + config probe) and re-applies the last table.
+Every change renders the whole RouteTable (render.py) and the addresses of each route's upstream slots
+(slots.py). The slot files are written first: a traffic switch (deploy, rollback, scale) changes only them,
+Caddy reads them per request, and the config it runs stays the same, so it is not loaded again and no
+connection of any app is closed. Only when the config itself changes (a route added, removed or of another
+kind) is it loaded with one `POST /load`, which Caddy swaps atomically. When Caddy is restarted or dies it has
+lost the config; `ensure()` notices (process watch + config probe + slot files) and re-applies the table.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from slipway import errors
+from slipway.routing import slots
 from slipway.routing.admin import CaddyAdmin, listen_address, socket_path
 from slipway.routing.base import RouteTable
 from slipway.routing.process import CaddyProcess, find_caddy
@@ -28,8 +33,13 @@ class CaddyRouter:
 
     def __init__(self, admin: str | Path, http_port: int, https_port: int, process: CaddyProcess | None = None,
                  *, bind_host: str = "", grace_period: str = GRACE_PERIOD, load_timeout: float = 60.0,
-                 **render_options: Any) -> None:
+                 upstream_dir: str | Path | None = None, **render_options: Any) -> None:
         self.admin = str(socket_path(admin))
+        # Beside the admin socket by default: a 0700 directory of ours that the Caddy we run can read.
+        self.upstream_dir = Path(upstream_dir) if upstream_dir else Path(self.admin).parent / "upstreams"
+        if not self.upstream_dir.is_absolute() or {"{", "}"} & set(str(self.upstream_dir)):
+            raise ValueError(f"the upstream slot directory must be an absolute path without braces (they end "
+                             f"Caddy's placeholder): {str(self.upstream_dir)!r}")
         self.http_port = http_port
         self.https_port = https_port
         self.process = process
@@ -50,7 +60,8 @@ class CaddyRouter:
 
     def render(self, table: RouteTable) -> dict[str, Any]:
         return render(table, http_port=self.http_port, https_port=self.https_port, admin=listen_address(self.admin),
-                      bind_host=self.bind_host, grace_period=self.grace_period, **self._render_options)
+                      bind_host=self.bind_host, grace_period=self.grace_period,
+                      upstream_dir=str(self.upstream_dir), **self._render_options)
 
     def start(self) -> None:
         """Start (or adopt) our Caddy if we manage one. apply() does this on first use too."""
@@ -59,12 +70,32 @@ class CaddyRouter:
 
     def apply(self, table: RouteTable) -> None:
         """Serve exactly `table`. Raises errors.Unavailable if Caddy is unreachable or rejects the config;
-        Caddy then keeps serving the previous config, and the previous table stays the one remembered."""
+        Caddy then keeps serving the previous config and slots, and the previous table stays the one
+        remembered.
+
+        The slot files are written before any load (a new config reads them from its first request) and
+        unused ones removed after it. When the config Caddy runs is already the rendered one (a traffic
+        switch), writing the files is the whole change: Caddy is not reloaded."""
         config = self.render(table)
+        wanted = slots.files(table, self.upstream_dir)
         with self._lock:
             self.start()
-            self._api.load(config, timeout=self.load_timeout)
+            previous = slots.write(self.upstream_dir, wanted)
+            try:
+                if self._running_config() != config:
+                    self._api.load(config, timeout=self.load_timeout)
+            except errors.Unavailable:
+                slots.restore(previous)  # the config Caddy keeps must go on reading the addresses it had
+                raise
+            slots.prune(self.upstream_dir, keep=wanted)
             self._table, self._config = table, config
+
+    def _running_config(self) -> Any:
+        """What Caddy runs now, asked every time: another control plane process may have loaded since."""
+        try:
+            return self._api.config()
+        except errors.Unavailable:
+            return None  # then load, which reports the error properly
 
     def healthy(self) -> bool:
         return self._api.ping()
@@ -85,9 +116,17 @@ class CaddyRouter:
                 log.warning("caddy is not running: starting it again")
                 self.process.start()
                 repaired = True
-            wanted = self.render(table()) if table is not None else self._config
-            if wanted is None:
+            wanted_table = table() if table is not None else self._table
+            if wanted_table is None:
                 return repaired
+            wanted = self.render(wanted_table)
+            wanted_slots = slots.files(wanted_table, self.upstream_dir)
+            lost = slots.differ(wanted_slots)
+            if lost and (table is None or slots.files(table(), self.upstream_dir) == wanted_slots):
+                log.warning("%d upstream slot file(s) of the router were missing or changed: writing them again",
+                            len(lost))
+                slots.write(self.upstream_dir, {path: wanted_slots[path] for path in lost})
+                repaired = True
             if self._api.config() != wanted:
                 if table is not None and self.render(table()) != wanted:
                     return repaired  # the table changed while we looked: the next round compares again

@@ -1,18 +1,26 @@
 """Render a RouteTable into one complete Caddy JSON config: a pure function, no I/O.
 
-The whole config is rendered every time and loaded with one `POST /load`, so Caddy swaps it atomically:
-the listener is kept open across the swap, in-flight requests finish on the old config, new requests
-meet the new one. Field names and placement follow Caddy 2.11's JSON structure
+The whole config is rendered every time. With `upstream_dir` (what CaddyRouter uses), a proxied route names
+no instance: its upstreams are slots whose addresses Caddy reads from files per request (slots.py), so a
+traffic switch leaves this config unchanged and needs no load. Loads (`POST /load`, when a route is added,
+removed or changes kind) swap the config atomically: in-flight requests finish on the old config, new
+requests meet the new one. Field names and placement follow Caddy 2.11's JSON structure
 (https://caddyserver.com/docs/json/).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from slipway.routing import slots
 from slipway.routing.base import Route, RouteTable
 
 SERVER_NAME = "slipway"
+# Caddy's own listener on a unix socket that answers "no running instances" for routes whose slots point
+# at it (slots.py): an app stopped or started is then a slot change, not a config load.
+UNAVAILABLE_SERVER = "slipway_unavailable"
 
 # How long the old config's HTTP servers wait for in-flight requests when a new config is loaded.
 # Caddy's default (0) waits forever, and `POST /load` only returns once the old config has stopped: one
@@ -53,13 +61,16 @@ def render(
     access_roll_size_mb: int = 10,
     access_roll_keep: int = 5,
     access_roll_keep_days: int = 7,
+    upstream_dir: str | None = None,
 ) -> dict[str, Any]:
     """The complete Caddy config serving `table` on `bind_host:http_port` ("" = every interface).
 
     With `access_log_dir`, every app's requests are logged (Caddy JSON access entries) to
     `<access_log_dir>/<app>.log`, rolled by Caddy at `access_roll_size_mb`, keeping `access_roll_keep` files
-    for at most `access_roll_keep_days`."""
-    routes = [_route(r, stream_close_delay, try_duration, try_interval) for r in _ordered(table.routes)]
+    for at most `access_roll_keep_days`. With `upstream_dir`, proxied routes dial slots read from files there
+    (slots.files() gives their content) instead of the instances' addresses."""
+    proxy = _Proxy(stream_close_delay, try_duration, try_interval, upstream_dir)
+    routes = [_route(r, proxy) for r in _ordered(table.routes)]
     # Without a catch-all Caddy answers an unknown host with an empty 200, which looks like a working app.
     routes.append({"handle": [_static_response(404, NOT_FOUND_BODY)], "terminal": True})
     server: dict[str, Any] = {
@@ -72,6 +83,10 @@ def render(
     }
     logging = _access_logs(table, access_log_dir, access_roll_size_mb, access_roll_keep, access_roll_keep_days,
                            server)
+    servers = {SERVER_NAME: server}
+    socket = slots.unavailable_socket(upstream_dir) if upstream_dir is not None else None
+    if socket is not None:
+        servers[UNAVAILABLE_SERVER] = _unavailable_server(table, socket)
     config: dict[str, Any] = {
         "admin": {
             # The admin listener must be the same in every config we load, or Caddy restarts it mid-request.
@@ -86,7 +101,7 @@ def render(
                 "http_port": http_port,
                 "https_port": https_port,
                 "grace_period": grace_period,
-                "servers": {SERVER_NAME: server},
+                "servers": servers,
             },
             # Never try to install Caddy's local CA into the system trust store (that asks for sudo and is
             # not ours to change); the TLS work decides how clients trust it.
@@ -96,6 +111,23 @@ def render(
     if logging:
         config["logging"] = logging
     return config
+
+
+def _unavailable_server(table: RouteTable, socket: str | Path) -> dict[str, Any]:
+    """A 503 naming the app, per route (matched as the public route is: the proxy keeps the Host header)."""
+    routes = []
+    for route in _ordered(table.routes):
+        if route.static_root is None:
+            name = route.app or route.host
+            routes.append({"match": _match(route), "terminal": True,
+                           "handle": [_no_instances(name)]})
+    routes.append({"handle": [_no_instances("")], "terminal": True})
+    return {"listen": [f"unix/{socket}|0600"], "routes": routes, "automatic_https": {"disable": True}}
+
+
+def _no_instances(name: str) -> dict[str, Any]:
+    text = f"The app {name} has no running instances.\n" if name else "No instance of this app is running.\n"
+    return _static_response(503, text, {"Retry-After": ["5"]})
 
 
 def access_logger(app: str) -> str:
@@ -135,23 +167,45 @@ def _ordered(routes: list[Route]) -> list[Route]:
     return sorted(routes, key=lambda r: (r.host.lower(), -len(r.path_prefix or ""), r.path_prefix or ""))
 
 
-def _route(route: Route, stream_close_delay: str, try_duration: str, try_interval: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Proxy:
+    """How every reverse_proxy handler is rendered."""
+
+    stream_close_delay: str
+    try_duration: str
+    try_interval: str
+    upstream_dir: str | None
+
+
+def _route(route: Route, proxy: _Proxy) -> dict[str, Any]:
+    return {"match": _match(route), "handle": [_handler(route, proxy)], "terminal": True}
+
+
+def _match(route: Route) -> list[dict[str, Any]]:
     match: dict[str, Any] = {"host": [route.host.lower()]}
     if route.path_prefix:
         prefix = "/" + route.path_prefix.strip("/")
         # Matched, not stripped: the app sees the full path (it knows where it is mounted).
         match["path"] = [prefix, prefix + "/*"]
-    return {"match": [match], "handle": [_handler(route, stream_close_delay, try_duration, try_interval)],
-            "terminal": True}
+    return [match]
 
 
-def _handler(route: Route, stream_close_delay: str, try_duration: str, try_interval: str) -> dict[str, Any]:
+def _handler(route: Route, proxy: _Proxy) -> dict[str, Any]:
     if route.static_root is not None:
-        return _static_site(route.static_root)
+        # with slots, the root is a link to the live release's files, swapped at each deploy (slots.py)
+        root = route.static_root if proxy.upstream_dir is None else str(slots.root_path(proxy.upstream_dir, route))
+        return _static_site(root)
     upstreams = [u for u in route.upstreams if u.weight > 0]
-    if not upstreams:
-        name = route.app or route.host
-        return _static_response(503, f"The app {name} has no running instances.\n", {"Retry-After": ["5"]})
+    with_slots = proxy.upstream_dir is not None and (
+        upstreams or slots.unavailable_socket(proxy.upstream_dir) is not None)
+    if not upstreams and not with_slots:
+        return _no_instances(route.app or route.host)
+    if with_slots:
+        assert proxy.upstream_dir is not None
+        # The slots hold the instances in proportion to their weights: plain round robin over them.
+        count = slots.slot_count(route.upstreams)
+        dials = [slots.placeholder(proxy.upstream_dir, route, i) for i in range(count)]
+        return _reverse_proxy(dials, {"policy": "round_robin"}, proxy)
     weights = [u.weight for u in upstreams]
     if len(upstreams) == 1:
         policy: dict[str, Any] = {"policy": "first"}
@@ -161,15 +215,19 @@ def _handler(route: Route, stream_close_delay: str, try_duration: str, try_inter
         # Caddy's weighted_round_robin takes the weights in upstream order; a retry advances its index too,
         # so a refused connection moves on to another upstream.
         policy = {"policy": "weighted_round_robin", "weights": weights}
+    return _reverse_proxy([u.dial for u in upstreams], policy, proxy)
+
+
+def _reverse_proxy(dials: list[str], policy: dict[str, Any], proxy: _Proxy) -> dict[str, Any]:
     return {
         "handler": "reverse_proxy",
-        "upstreams": [{"dial": u.dial} for u in upstreams],
+        "upstreams": [{"dial": dial} for dial in dials],
         "load_balancing": {
             "selection_policy": policy,
-            "try_duration": try_duration,
-            "try_interval": try_interval,
+            "try_duration": proxy.try_duration,
+            "try_interval": proxy.try_interval,
         },
-        "stream_close_delay": stream_close_delay,
+        "stream_close_delay": proxy.stream_close_delay,
     }
 
 

@@ -26,6 +26,7 @@ from slipway import errors
 from slipway.routing.admin import CaddyAdmin, listen_address
 from slipway.routing.base import Route, RouteTable, Upstream
 from slipway.routing.caddy import CaddyProcess, CaddyRouter, find_caddy
+from slipway.routing.slots import SLOTS
 
 pytestmark = pytest.mark.integration
 
@@ -168,8 +169,9 @@ def test_routes_by_host_static_404_and_503(router: CaddyRouter, upstreams: Upstr
 def test_weighted_upstreams_split_traffic(router: CaddyRouter, upstreams: Upstreams, client) -> None:
     one, two = upstreams.start("one"), upstreams.start("two")
     router.apply(RouteTable([Route("a.localhost", (Upstream(one.dial, 3), Upstream(two.dial, 1)))]))
-    bodies = [client("a.localhost").text for _ in range(40)]
-    assert bodies.count("one") == 30 and bodies.count("two") == 10
+    # round robin over the route's slots (slots.py): whole rounds over them give the exact shares
+    bodies = [client("a.localhost").text for _ in range(4 * SLOTS)]
+    assert bodies.count("one") == 3 * SLOTS and bodies.count("two") == SLOTS
 
 
 def test_rejected_config_keeps_the_old_one(router: CaddyRouter, upstreams: Upstreams, client) -> None:
@@ -550,3 +552,83 @@ def _answers_tcp(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+# ---- switches through slot files: no config load, no connection closed -----------------------------------
+
+
+def _keepalive_get(sock: socket.socket, host: str) -> str:
+    """One GET on an open connection; fails (never reconnects) if the router closed it."""
+    sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"{host}: the router closed the kept-alive connection"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, f"{host}: the router closed the connection mid-answer"
+        body += chunk
+    return body.decode()
+
+
+def test_switches_load_no_config_and_keep_every_connection(router: CaddyRouter, caddy: CaddyProcess,
+                                                           upstreams: Upstreams, tmp_path: Path) -> None:
+    one, two, other = upstreams.start("one"), upstreams.start("two"), upstreams.start("other")
+    for version in ("v1", "v2"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "index.html").write_text(f"site {version}")
+
+    def table(app: tuple[Upstream, ...], site: str) -> RouteTable:
+        return RouteTable([Route("a.localhost", app), Route("b.localhost", (other,)),
+                           Route("s.localhost", static_root=str(tmp_path / site))])
+
+    router.apply(table((one,), "v1"))
+    admin = CaddyAdmin(caddy.admin)
+    loaded = admin.config()
+    conns = {host: socket.create_connection(("127.0.0.1", router.http_port), timeout=10)
+             for host in ("a.localhost", "b.localhost", "s.localhost")}
+    try:
+        assert [_keepalive_get(c, h) for h, c in conns.items()] == ["one", "other", "site v1"]
+        # a deploy (another instance), a scale (two instances), a static site's deploy (another root)
+        router.apply(table((two,), "v2"))
+        assert [_keepalive_get(c, h) for h, c in conns.items()] == ["two", "other", "site v2"]
+        router.apply(table((one, two), "v2"))
+        assert {_keepalive_get(conns["a.localhost"], "a.localhost") for _ in range(4)} == {"one", "two"}
+        # the app stopped (no instance: Caddy's own 503 listener answers), then started again
+        router.apply(table((), "v2"))
+        assert "has no running instances" in _keepalive_get(conns["a.localhost"], "a.localhost")
+        router.apply(table((one,), "v2"))
+        assert _keepalive_get(conns["a.localhost"], "a.localhost") == "one"
+        assert admin.config() == loaded  # not one config load: Caddy's servers never restarted
+        assert _keepalive_get(conns["b.localhost"], "b.localhost") == "other"
+    finally:
+        admin.close()
+        for conn in conns.values():
+            conn.close()
+
+
+def test_ensure_restores_lost_slot_files(router: CaddyRouter, upstreams: Upstreams, client) -> None:
+    router.apply(RouteTable([Route("a.localhost", (upstreams.start("one"),))]))
+    for path in router.upstream_dir.glob("*.dial"):
+        path.write_text("127.0.0.1:1")  # edited by hand: nothing listens there
+    assert router.ensure() is True
+    assert client("a.localhost").text == "one"
+    assert router.ensure() is False
+
+
+def test_a_missing_static_root_link_is_a_404_not_another_directory(router: CaddyRouter, tmp_path: Path,
+                                                                   client) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("site")
+    router.apply(RouteTable([Route("s.localhost", static_root=str(site))]))
+    assert client("s.localhost").text == "site"
+    for path in router.upstream_dir.glob("*.root"):
+        path.unlink()
+    assert client("s.localhost").status_code == 404
+    assert router.ensure() is True
+    assert client("s.localhost").text == "site"
