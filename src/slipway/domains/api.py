@@ -163,10 +163,7 @@ def _trusted_roots(platform: Platform) -> list[x509.Certificate] | None:
     """The system's roots, plus SLIPWAY_ACME_CA_ROOT's (a private CA's chains are complete too)."""
     if not platform.settings.acme_ca_root:
         return None
-    import certifi
-
-    with open(certifi.where(), "rb") as system, open(platform.settings.acme_ca_root, "rb") as private:
-        return x509.load_pem_x509_certificates(system.read()) + x509.load_pem_x509_certificates(private.read())
+    return upload.system_roots() + upload.load_roots(platform.settings.acme_ca_root)
 
 
 @certs_router.get("", response_model=list[ServedCertOut])

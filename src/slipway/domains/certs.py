@@ -167,3 +167,15 @@ def _warn_expiry(session, domain: Domain, now: dt.datetime) -> None:  # type: ig
     events.emit(session, "cert.expiring", app_id=domain.app_id, domain=domain.name, days_left=int(left),
                 threshold=threshold, not_after=domain.cert_not_after.isoformat(), source=domain.cert_source,
                 renews_itself=domain.cert_source == "acme")
+
+
+def periodic_refresh(platform: Platform, *, now: dt.datetime | None = None) -> int:
+    """The periodic job: read names still waiting for their certificate at every round (so the HTTP →
+    HTTPS redirect starts soon after issuance), every other name once per SLIPWAY_CERT_CHECK_INTERVAL."""
+    now = now or utcnow()
+    due = dt.timedelta(seconds=platform.settings.cert_check_interval)
+    with platform.sessions() as session:
+        names = [d.name for d in service.every(session) if expects_certificate(d) != "none" and (
+            d.cert_fingerprint is None or d.last_error is not None or d.cert_checked_at is None
+            or now - d.cert_checked_at >= due)]
+    return refresh(platform, names=names, now=now) if names else 0

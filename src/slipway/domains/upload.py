@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,22 @@ def parse(cert_pem: str, key_pem: str, hostname: str, *, now: dt.datetime | None
     return chain
 
 
+def load_roots(path: str) -> list[x509.Certificate]:
+    """A PEM bundle's certificates. Some roots in common bundles have non-positive serials, which
+    cryptography warns about (and will refuse): they are still what clients trust, so they are kept."""
+    import warnings
+
+    with open(path, "rb") as bundle, warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_pem_x509_certificates(bundle.read())
+
+
+def system_roots() -> list[x509.Certificate]:
+    import certifi
+
+    return load_roots(certifi.where())
+
+
 def _spki(public_key: object) -> bytes:
     return public_key.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
                                    serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -60,10 +77,7 @@ def _spki(public_key: object) -> bytes:
 def _verify_chain(chain: list[x509.Certificate], hostname: str, now: dt.datetime,
                   roots: list[x509.Certificate] | None) -> None:
     if roots is None:
-        import certifi
-
-        with open(certifi.where(), "rb") as bundle:
-            roots = x509.load_pem_x509_certificates(bundle.read())
+        roots = system_roots()
     # a self-contained chain (it ends at its own root) is checked against that root, too
     trusted = list(roots) + [c for c in chain[1:] if c.issuer == c.subject and _self_signed(c)]
     if not trusted:
