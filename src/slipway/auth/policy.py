@@ -285,6 +285,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/apps/{name}/previews/overrides"): AW,
     ("POST", "/apps/{name}/previews/overrides/unset"): AW,
     ("POST", "/apps/{name}/previews/{number}/remove"): AD,
+    # dashboard: custom domains (web/domains_pages.py), as the domains API
+    ("GET", "/apps/{name}/domains"): AR,
+    ("POST", "/apps/{name}/domains"): AW,
+    ("POST", "/apps/{name}/domains/{domain}/check"): AW,
+    ("POST", "/apps/{name}/domains/{domain}/remove"): AW,
     # dashboard: team and activity
     ("GET", "/team"): A,  # the teams the user is in
     ("GET", "/teams/{team}"): TR,
