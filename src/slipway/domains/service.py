@@ -151,3 +151,12 @@ def change(session: Session, domain: Domain, *, https_redirect: bool | None = No
         setattr(domain, key, value)
     if changes:
         events.emit(session, "domain.updated", app_id=domain.app_id, actor=actor, domain=domain.name, **changes)
+
+
+def certificate_summary(session: Session, app_ids: list[int]) -> dict[str, object]:
+    """For the overview: the certificate that ends soonest among these apps' domains, and the names whose
+    served certificate is not the expected one."""
+    rows = [d for ds in names_of(session, app_ids).values() for d in ds]
+    dated = sorted((d for d in rows if d.cert_not_after is not None),
+                   key=lambda d: d.cert_not_after)  # type: ignore[arg-type,return-value]
+    return {"nearest": dated[0] if dated else None, "errors": [d for d in rows if d.last_error]}

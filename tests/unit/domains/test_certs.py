@@ -127,3 +127,20 @@ def test_an_upload_is_validated_and_stored_encrypted(dworld: World, tmp_path: Pa
     plan = dworld.platform.router.table.tls  # type: ignore[attr-defined]
     assert [s.certificate for s in plan.sites if s.host == "own.example.com"] == ["uploaded"]
     assert plan.uploaded[0].key_pem == key
+
+
+def test_the_overview_shows_the_nearest_expiry_and_certificate_errors(dworld: World) -> None:
+    _ready(dworld, "soon.example.com")
+    _ready(dworld, "later.example.com")
+    _ready(dworld, "broken.example.com")
+    leaves = {n: make_chain([n], days=d)[3] for n, d in [("soon.example.com", 10), ("later.example.com", 80)]}
+
+    def fetch(host: str, port: int, name: str, timeout: float = 5.0) -> certs.Served:
+        return certs.Served(name, cert=leaves[name]) if name in leaves else certs.Served(name, error="refused")
+
+    certs.refresh(dworld.platform, now=NOW, fetcher=fetch)
+    page = dworld.call("viewer", "GET", "/overview").text
+    assert "Nearest expiry" in page and "soon.example.com" in page and "later.example.com" not in page
+    assert "broken.example.com</a>: refused" in page
+    # another team's member does not see alpha's certificates
+    assert "soon.example.com" not in dworld.call("outsider", "GET", "/overview").text
