@@ -15,6 +15,7 @@ from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.db import transaction
 from slipway.domains import certs, doctor, names, service, upload
+from slipway.domains.checks import run_doctor
 from slipway.domains.models import Domain
 from slipway.domains.routes import expects_certificate, served
 from slipway.domains.schemas import (
@@ -63,17 +64,6 @@ def domain_out(session: Session, platform: Platform, domain: Domain) -> DomainOu
                      findings=[FindingOut(**f) for f in domain.findings or []], checked_at=domain.checked_at,
                      https_redirect=domain.https_redirect, hsts=domain.hsts, records=records(platform, domain),
                      certificate=cert, created_at=domain.created_at)
-
-
-def run_doctor(platform: Platform, app_name: str, name: str, *, actor: str) -> None:
-    """Run the doctor outside any transaction (it waits on DNS and HTTP), then record what it found and
-    route the name over HTTPS when it passed."""
-    findings = doctor.run(platform.settings, name)
-    with transaction(platform.sessions) as session:
-        domain = service.get(session, app_service.get(session, app_name), name)
-        changed = service.record_findings(session, domain, findings, actor=actor)
-    if changed:
-        routing.apply(platform)
 
 
 @router.get("", response_model=list[DomainOut])

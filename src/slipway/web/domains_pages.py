@@ -10,7 +10,8 @@ from fastapi import APIRouter, Form, Request, Response
 from slipway.apps import service as app_service
 from slipway.db import transaction
 from slipway.domains import certs, service
-from slipway.domains.api import domain_out, run_doctor
+from slipway.domains.api import domain_out
+from slipway.domains.checks import run_doctor
 from slipway.errors import SlipwayError
 from slipway.routing import service as routing
 from slipway.web.deps import AccessDep, PlatformDep

@@ -116,3 +116,25 @@ def test_the_doctor_finds_foreign_addresses_a_wrong_cname_and_a_caa_for_another_
     assert "CNAME to someone-else.example.net, not to slipway.apps.test" in cname
     caa = found["caa.example.com"]["caa"]
     assert "digicert.com" in caa["message"] and 'issue "letsencrypt.org"' in caa["fix"]
+
+
+def test_a_failing_domain_is_checked_again_with_backoff_until_its_dns_is_fixed(
+        dworld: World, dns_server: DnsServer) -> None:
+    import datetime as dt
+
+    from slipway.db import utcnow
+    from slipway.domains import checks
+
+    assert dworld.call("developer", "POST", API, json={"name": "later.example.com"}).status_code == 201
+    now = utcnow()
+    assert checks.recheck_failing(dworld.platform, now=now) == 0  # just checked: not due yet
+    asked = len(dns_server.asked)
+    assert checks.recheck_failing(dworld.platform, now=now + dt.timedelta(seconds=61)) == 1
+    assert len(dns_server.asked) > asked  # really asked DNS again
+    # the interval grows with the domain's age: a day-old failing name is asked once an hour
+    assert checks.recheck_interval(dt.timedelta(days=1)) == dt.timedelta(hours=1)
+    assert checks.recheck_interval(dt.timedelta(minutes=8)) == dt.timedelta(minutes=2)
+    dns_server.set("later.example.com", "A", "127.0.0.2")
+    checks.recheck_failing(dworld.platform, now=now + dt.timedelta(minutes=5))
+    body = dworld.call("viewer", "GET", f"{API}/later.example.com").json()
+    assert [f["check"] for f in body["findings"] if f["ok"]][:1] == ["dns"]  # DNS fixed: now only HTTP fails
