@@ -112,7 +112,9 @@ def refresh(platform: Platform, *, names: list[str] | None = None, now: dt.datet
     changed = False
     with transaction(platform.sessions) as session:
         for domain_id, (served, fingerprint) in results.items():
-            domain = session.get(Domain, domain_id)
+            # locked and re-read: another server process (scale mode) recording the same name waits, then
+            # sees the state this one wrote, so each cert.* event is emitted once
+            domain = session.get(Domain, domain_id, with_for_update=True, populate_existing=True)
             if domain is not None:
                 changed = _record(session, domain, served, judge(served, now=now, expected_fingerprint=fingerprint),
                                   now) or changed

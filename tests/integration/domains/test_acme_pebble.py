@@ -56,17 +56,20 @@ def host(settings: Settings, tmp_path: Path, pebble: Pebble) -> Iterator[Host]:
     with running_host(settings, tmp_path) as h:
         h.env.update({"SLIPWAY_ACME_CA": pebble.directory, "SLIPWAY_ACME_CA_ROOT": str(pebble.api_ca),
                       "SLIPWAY_ACME_EMAIL": "ops@shop.test", "SLIPWAY_DNS_RESOLVERS": pebble.dns,
-                      "SLIPWAY_PUBLIC_IPS": "127.0.0.1", "SLIPWAY_ACME_CAA_IDENTITIES": "pebble.test"})
+                      "SLIPWAY_PUBLIC_IPS": "127.0.0.1", "SLIPWAY_ACME_CAA_IDENTITIES": "pebble.test",
+                      "SLIPWAY_DASHBOARD_DOMAIN": "dash.test"})
         yield h
 
 
-def curl(host: Host, url_host: str, path: str = "/", *, cacert: Path | None = None,
-         scheme: str = "https") -> subprocess.CompletedProcess[str]:
+def curl(host: Host, url_host: str, path: str = "/", *, cacert: Path | None = None, scheme: str = "https",
+         include: bool = False) -> subprocess.CompletedProcess[str]:
     port = host.settings.https_port if scheme == "https" else host.settings.http_port
     args = ["curl", "-sS", "--max-time", "10", "--resolve", f"{url_host}:{port}:127.0.0.1",
             "-o", "-", "-w", "\n%{http_code} %{redirect_url}", f"{scheme}://{url_host}:{port}{path}"]
     if cacert is not None:
         args[1:1] = ["--cacert", str(cacert)]
+    if include:
+        args.insert(1, "-i")
     return subprocess.run(args, capture_output=True, text=True, timeout=30)
 
 
@@ -115,6 +118,14 @@ def test_a_domain_whose_doctor_passes_gets_a_certificate_and_answers_over_https(
         assert guarded.status_code in (404, 308) and '"path"' not in guarded.text
     listed = host.cli_json("certs", "list")
     assert [(c["hostname"], c["ok"]) for c in listed if c["hostname"] == "shop.test"] == [("shop.test", True)]
+
+    # the dashboard at its own name, over HTTPS: its cookies are Secure (the scheme Caddy forwarded)
+    login = wait_for(lambda: (r := curl(host, "dash.test", "/login", cacert=root, include=True)).returncode == 0
+                     and r, 60)
+    cookies = [line.lower() for line in login.stdout.splitlines() if line.lower().startswith("set-cookie:")]
+    assert cookies and all("; secure" in c for c in cookies), login.stdout
+    plain_dash = curl(host, "dash.test", "/login", scheme="http")
+    assert plain_dash.stdout.split("\n")[-1].startswith("308 https://dash.test:"), plain_dash.stdout
 
 
 def test_a_domain_pointing_elsewhere_is_refused_by_the_doctor_and_never_requested(
