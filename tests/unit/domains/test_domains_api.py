@@ -138,3 +138,13 @@ def test_a_failing_domain_is_checked_again_with_backoff_until_its_dns_is_fixed(
     checks.recheck_failing(dworld.platform, now=now + dt.timedelta(minutes=5))
     body = dworld.call("viewer", "GET", f"{API}/later.example.com").json()
     assert [f["check"] for f in body["findings"] if f["ok"]][:1] == ["dns"]  # DNS fixed: now only HTTP fails
+
+
+def test_the_doctor_token_is_public_and_nothing_else(dworld: World) -> None:
+    from slipway.domains import doctor
+
+    nonce = "abcdefghijklmnop0123"
+    response = dworld.call("anonymous", "GET", f"/.well-known/slipway-doctor/{nonce}")
+    assert response.status_code == 200 and response.text == doctor.proof(dworld.platform.settings, nonce)
+    for bad in ("short", "x" * 65, "a" * 20 + "%2e%2e"):
+        assert dworld.call("anonymous", "GET", f"/.well-known/slipway-doctor/{bad}").status_code == 404
