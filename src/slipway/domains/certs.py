@@ -23,6 +23,9 @@ from slipway.domains.routes import expects_certificate
 from slipway.platform import Platform
 
 EXPIRY_WARNINGS = (21, 7, 2)  # days before the end at which cert.expiring is sent
+# how long a first issuance may take before "no certificate served" is an error (and cert.renewal_failed):
+# Caddy retries a failed order itself with backoff, the first retries within minutes
+ISSUANCE_GRACE = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,24 @@ def _record(session, domain: Domain, served: Served, error: str | None, now: dt.
         domain.cert_issuer, domain.cert_not_after = issuer_of(cert), cert.not_valid_after_utc
         domain.cert_fingerprint, domain.last_error = served.fingerprint, None
         _warn_expiry(session, domain, now)
+    elif _issuing(domain, now):
+        pass  # the CA is being asked for the first certificate: not an error yet
     else:
-        if domain.last_error != error and (was_served or domain.cert_source == "uploaded"):
-            events.emit(session, "cert.renewal_failed", app_id=domain.app_id, domain=domain.name, error=error)
+        if domain.last_error is None:  # newly wrong: one event, not one per round
+            events.emit(session, "cert.renewal_failed", app_id=domain.app_id, domain=domain.name, error=error,
+                        first_issuance=domain.cert_fingerprint is None and domain.cert_source == "acme")
         domain.last_error = error
         if domain.cert_not_after is not None:
             _warn_expiry(session, domain, now)
     domain.cert_checked_at = now
     return was_served != (domain.cert_fingerprint is not None and domain.last_error is None)
+
+
+def _issuing(domain: Domain, now: dt.datetime) -> bool:
+    """An ACME name that never had a certificate, within ISSUANCE_GRACE of its doctor passing."""
+    if domain.cert_source != "acme" or domain.cert_fingerprint is not None:
+        return False
+    return now - (domain.checked_at or domain.created_at) < ISSUANCE_GRACE
 
 
 def _warn_expiry(session, domain: Domain, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]

@@ -138,9 +138,25 @@ def test_the_overview_shows_the_nearest_expiry_and_certificate_errors(dworld: Wo
     def fetch(host: str, port: int, name: str, timeout: float = 5.0) -> certs.Served:
         return certs.Served(name, cert=leaves[name]) if name in leaves else certs.Served(name, error="refused")
 
-    certs.refresh(dworld.platform, now=NOW, fetcher=fetch)
+    certs.refresh(dworld.platform, now=NOW + dt.timedelta(days=1), fetcher=fetch)  # past the issuance grace
     page = dworld.call("viewer", "GET", "/overview").text
     assert "Nearest expiry" in page and "soon.example.com" in page and "later.example.com" not in page
     assert "broken.example.com</a>: refused" in page
     # another team's member does not see alpha's certificates
     assert "soon.example.com" not in dworld.call("outsider", "GET", "/overview").text
+
+
+def test_a_first_certificate_that_never_comes_is_an_error_after_the_grace_once(dworld: World) -> None:
+    from slipway.db import utcnow
+
+    _ready(dworld, "new.example.com")
+    refused = lambda *a, **k: certs.Served("new.example.com", error="no certificate served: refused")  # noqa: E731
+    start = utcnow()
+    certs.refresh(dworld.platform, now=start, fetcher=refused)  # the CA is being asked: not an error yet
+    body = dworld.call("viewer", "GET", f"{API}/new.example.com").json()["certificate"]
+    assert body["last_error"] is None and not body["served"] and _kinds(dworld) == []
+    for minutes in (11, 12, 60):
+        certs.refresh(dworld.platform, now=start + dt.timedelta(minutes=minutes), fetcher=refused)
+    [(kind, payload)] = _kinds(dworld)
+    assert kind == "cert.renewal_failed" and payload["first_issuance"] and "refused" in payload["error"]
+    assert "refused" in dworld.call("viewer", "GET", f"{API}/new.example.com").json()["certificate"]["last_error"]
