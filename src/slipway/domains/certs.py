@@ -9,11 +9,13 @@ import datetime as dt
 import hashlib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
+from sqlalchemy.orm import Session
 
 from slipway import events
 from slipway.db import transaction, utcnow
@@ -43,6 +45,9 @@ def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
+Fetcher = Callable[..., "Served"]  # (host, port, hostname) → what the router presents
+
+
 def fetch(host: str, port: int, hostname: str, timeout: float = 5.0) -> Served:
     """The leaf certificate presented at host:port for SNI `hostname` (not verified: we judge it ourselves)."""
     context = ssl.create_default_context()
@@ -61,7 +66,7 @@ def fetch(host: str, port: int, hostname: str, timeout: float = 5.0) -> Served:
 
 def names_of(cert: x509.Certificate) -> list[str]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
     except x509.ExtensionNotFound:
         return []
@@ -98,7 +103,7 @@ def judge(served: Served, *, now: dt.datetime, expected_fingerprint: str | None 
 
 
 def refresh(platform: Platform, *, names: list[str] | None = None, now: dt.datetime | None = None,
-            fetcher=fetch) -> int:  # type: ignore[no-untyped-def]
+            fetcher: Fetcher = fetch) -> int:
     """Read the served certificate of every domain expecting one (or of `names`), record it and raise the
     events; returns how many were read. Re-applies the routes when a name's served state changed (its HTTP
     → HTTPS redirect starts once the certificate is served)."""
@@ -136,7 +141,7 @@ def _uploaded_fingerprint(platform: Platform, domain: Domain) -> str | None:
     return upload.fingerprint_of(platform.box, domain)
 
 
-def _record(session, domain: Domain, served: Served, error: str | None, now: dt.datetime) -> bool:  # type: ignore[no-untyped-def]
+def _record(session: Session, domain: Domain, served: Served, error: str | None, now: dt.datetime) -> bool:
     was_served = domain.cert_fingerprint is not None and domain.last_error is None
     if error is None and served.cert is not None:
         cert = served.cert
@@ -167,7 +172,7 @@ def _issuing(domain: Domain, now: dt.datetime) -> bool:
     return now - (domain.checked_at or domain.created_at) < ISSUANCE_GRACE
 
 
-def _warn_expiry(session, domain: Domain, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _warn_expiry(session: Session, domain: Domain, now: dt.datetime) -> None:
     """cert.expiring once per threshold crossed (21, 7, 2 days), the smallest one reached."""
     if domain.cert_not_after is None:
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy import or_, select
@@ -157,6 +158,6 @@ def certificate_summary(session: Session, app_ids: list[int]) -> dict[str, objec
     """For the overview: the certificate that ends soonest among these apps' domains, and the names whose
     served certificate is not the expected one."""
     rows = [d for ds in names_of(session, app_ids).values() for d in ds]
-    dated = sorted((d for d in rows if d.cert_not_after is not None),
-                   key=lambda d: d.cert_not_after)  # type: ignore[arg-type,return-value]
-    return {"nearest": dated[0] if dated else None, "errors": [d for d in rows if d.last_error]}
+    dated = [d for d in rows if d.cert_not_after is not None]
+    nearest = min(dated, key=lambda d: d.cert_not_after or dt.datetime.max.replace(tzinfo=dt.UTC), default=None)
+    return {"nearest": nearest, "errors": [d for d in rows if d.last_error]}
