@@ -57,3 +57,18 @@ def test_no_redirect_before_a_certificate_is_served_and_no_tls_app_without_names
     routes = config["apps"]["http"]["servers"]["slipway"]["routes"]
     assert not any(r["handle"][0].get("status_code") == 308 for r in routes)
     assert "tls" not in config["apps"] and HTTPS_SERVER not in config["apps"]["http"]["servers"]
+
+
+def test_retries_after_a_failure_go_to_the_staging_ca_first() -> None:
+    from slipway.config import Settings
+    from slipway.domains.routes import LETS_ENCRYPT_STAGING, plan
+
+    default = plan(Settings(), [], [])
+    assert default.acme_ca.startswith("https://acme-v02.api.letsencrypt.org") and default.acme_test_ca == \
+        LETS_ENCRYPT_STAGING
+    private = plan(Settings(acme_ca="https://ca.internal/dir"), [], [])
+    assert private.acme_test_ca == ""  # no staging endpoint known for another CA unless configured
+    configured = plan(Settings(acme_ca="https://ca.internal/dir", acme_staging_ca="https://ca.internal/staging"),
+                      [Site("shop.example.com")], [])
+    [policy] = _config(configured)["apps"]["tls"]["automation"]["policies"]
+    assert policy["issuers"][0]["test_ca"] == "https://ca.internal/staging"
