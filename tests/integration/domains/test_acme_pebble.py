@@ -92,7 +92,7 @@ def test_a_domain_whose_doctor_passes_gets_a_certificate_and_answers_over_https(
     host.cli_json("apps", "create", "hello", "--git", repo.url, "--branch", "main")
     host.cli("deploy", "hello")
 
-    added = host.cli_json("domains", "add", "hello", "shop.test", "--redirect-from", "www.shop.test")
+    added = host.cli_json("domains", "add", "hello", "shop.test", "--redirect-from", "www.shop.test", "--hsts")
     assert added["dns_status"] == "ok", added["findings"]
     assert {f["check"] for f in added["findings"]} >= {"dns", "caa", "http"}
 
@@ -102,6 +102,8 @@ def test_a_domain_whose_doctor_passes_gets_a_certificate_and_answers_over_https(
     assert status.startswith("200"), answer.stdout
     seen = json.loads(body)
     assert seen["path"] == "/hi" and seen["proto"] == "https" and seen["for"] == "127.0.0.1"
+    headers = curl(host, "shop.test", "/", cacert=root, include=True).stdout.lower()
+    assert "strict-transport-security: max-age=31536000" in headers
 
     # the served certificate is read back: issuer, expiry, and from then on HTTP redirects to HTTPS
     checked = host.cli_json("domains", "check", "hello", "shop.test")
