@@ -149,3 +149,32 @@ def test_a_domain_pointing_elsewhere_is_refused_by_the_doctor_and_never_requeste
     time.sleep(3)  # what Caddy would need to start an order, were it asked to
     assert "elsewhere.test" not in (pebble.workdir / "pebble.log").read_text(errors="replace")
     assert curl(host, "elsewhere.test", "/").returncode != 0  # no certificate is served for it
+
+
+def test_an_uploaded_certificate_is_served_by_the_router(host: Host, pebble: Pebble, make_repo,  # type: ignore[no-untyped-def]
+                                                         tmp_path: Path) -> None:
+    from tests.pebble import make_ca_and_leaf
+
+    own = tmp_path / "own"
+    own.mkdir()
+    ca, leaf, key = make_ca_and_leaf(own, ["own.test"])
+    bundle = tmp_path / "roots.pem"  # the ACME directory's CA and our private CA
+    bundle.write_text(pebble.api_ca.read_text() + ca.read_text())
+    host.env["SLIPWAY_ACME_CA_ROOT"] = str(bundle)
+    host.server()
+    host.login()
+    repo = make_repo(files={"app.py": HEADERS_APP, "requirements.txt": "", "Procfile": "web: python app.py\n"})
+    host.cli_json("apps", "create", "hello", "--git", repo.url, "--branch", "main")
+    host.cli("deploy", "hello")
+    pebble.set_a("own.test", "10.1.2.3")  # the doctor fails: only the uploaded certificate can serve it
+    assert host.cli_json("domains", "add", "hello", "own.test")["dns_status"] == "failed"
+    wrong = host.cli("certs", "upload", "hello", "own.test", "--cert", str(leaf), "--key", str(own / "ca.pem"),
+                     check=False)
+    assert wrong.returncode != 0 and "PEM private key" in wrong.stderr + wrong.stdout
+    uploaded = host.cli_json("certs", "upload", "hello", "own.test", "--cert", str(leaf), "--key", str(key))
+    assert uploaded["certificate"]["source"] == "uploaded"
+    answer = wait_for(lambda: (r := curl(host, "own.test", "/mine", cacert=ca)).returncode == 0 and r, 30)
+    assert json.loads(answer.stdout.rsplit("\n", 1)[0])["path"] == "/mine"
+    [served] = [c for c in host.cli_json("certs", "list") if c["hostname"] == "own.test"]
+    assert served["ok"] and served["expected"] == "uploaded" and served["issuer"] == "slipway test CA"
+    assert "own.test" not in (pebble.workdir / "pebble.log").read_text(errors="replace")  # never asked the CA
