@@ -148,3 +148,12 @@ def test_the_doctor_token_is_public_and_nothing_else(dworld: World) -> None:
     assert response.status_code == 200 and response.text == doctor.proof(dworld.platform.settings, nonce)
     for bad in ("short", "x" * 65, "a" * 20 + "%2e%2e"):
         assert dworld.call("anonymous", "GET", f"/.well-known/slipway-doctor/{bad}").status_code == 404
+
+
+def test_deleting_the_app_frees_its_domains(dworld: World) -> None:
+    assert dworld.call("developer", "POST", API, json={"name": "gone.example.com",
+                                                      "redirect_from": "www.gone.example.com"}).status_code == 201
+    assert dworld.call("owner", "DELETE", "/api/v1/apps/alpha").status_code == 204
+    assert names(dworld) == []
+    response = dworld.call("outsider", "POST", "/api/v1/apps/beta/domains", json={"name": "gone.example.com"})
+    assert response.status_code == 201, response.text
