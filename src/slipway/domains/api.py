@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.db import transaction
-from slipway.domains import certs, doctor, names, service, upload
-from slipway.domains.checks import run_doctor
+from slipway.domains import certs, checks, doctor, names, service, upload
+from slipway.domains.checks import add_and_check
 from slipway.domains.models import Domain
 from slipway.domains.routes import expects_certificate, served
 from slipway.domains.schemas import (
@@ -78,15 +78,9 @@ def add_domain(name: str, body: DomainIn, platform: PlatformDep, who: CurrentPri
                access: AccessDep) -> DomainOut:
     """Add a domain, then run the doctor on it (and on the redirecting name); a certificate is asked for
     once it passes."""
-    with transaction(platform.sessions) as session:
-        app = app_service.get(session, name)
-        domain = service.add(session, platform.settings, app, body.name, redirect_from=body.redirect_from,
-                             actor=who.actor, can_see=lambda other: access.can_app("app:read", other))
-        domain.https_redirect, domain.hsts = body.https_redirect, body.hsts
-        added = [domain.name] + [d.name for d in service.list_for(session, app) if d.redirect_to == domain.name]
-    routing.apply(platform)  # served over HTTP at once: the doctor's fetch goes through it
-    for each in added:
-        run_doctor(platform, name, each, actor=who.actor)
+    added = add_and_check(platform, name, body.name, redirect_from=body.redirect_from,
+                          https_redirect=body.https_redirect, hsts=body.hsts, actor=who.actor,
+                          can_see=lambda other: access.can_app("app:read", other))
     return show_domain(name, added[0], platform, who)
 
 
@@ -99,11 +93,7 @@ def show_domain(name: str, domain: str, platform: PlatformDep, _: CurrentPrincip
 @router.post("/{domain}/check", response_model=DomainOut)
 def check_domain(name: str, domain: str, platform: PlatformDep, who: CurrentPrincipal) -> DomainOut:
     """Run the doctor now; also reads the certificate the router serves for the name."""
-    with platform.sessions() as session:
-        found = service.get(session, app_service.get(session, name), domain).name
-    run_doctor(platform, name, found, actor=who.actor)
-    certs.refresh(platform, names=[found])
-    return show_domain(name, found, platform, who)
+    return show_domain(name, checks.check_now(platform, name, domain, actor=who.actor), platform, who)
 
 
 @router.patch("/{domain}", response_model=DomainOut)
@@ -119,9 +109,7 @@ def change_domain(name: str, domain: str, body: DomainPatch, platform: PlatformD
 
 @router.delete("/{domain}", status_code=204)
 def remove_domain(name: str, domain: str, platform: PlatformDep, who: CurrentPrincipal) -> Response:
-    with transaction(platform.sessions) as session:
-        service.remove(session, app_service.get(session, name), domain, actor=who.actor)
-    routing.apply(platform)
+    checks.remove(platform, name, domain, actor=who.actor)
     return Response(status_code=204)
 
 

@@ -9,7 +9,7 @@ import logging
 from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.db import transaction, utcnow
-from slipway.domains import doctor, service
+from slipway.domains import certs, doctor, service
 from slipway.platform import Platform
 from slipway.routing import service as routing
 
@@ -54,3 +54,37 @@ def recheck_failing(platform: Platform, *, now: dt.datetime | None = None) -> in
         except Exception:  # one bad name must not stop the others; the next round tries again
             log.exception("the domain doctor failed on %s", name)
     return len(due)
+
+
+def add_and_check(platform: Platform, app_name: str, raw: str, *, redirect_from: str | None = None,
+                  https_redirect: bool = True, hsts: bool = False, actor: str = "system",
+                  can_see: service.CanSee = lambda _: False) -> list[str]:
+    """Add a domain (and the name redirecting to it), serve it over HTTP at once (the doctor's fetch goes
+    through the router), then run the doctor on each name. Returns the names added, the domain first."""
+    with transaction(platform.sessions) as session:
+        app = app_service.get(session, app_name)
+        domain = service.add(session, platform.settings, app, raw, redirect_from=redirect_from, actor=actor,
+                             can_see=can_see)
+        domain.https_redirect, domain.hsts = https_redirect, hsts
+        added = [domain.name] + [d.name for d in service.list_for(session, app) if d.redirect_to == domain.name]
+    routing.apply(platform)
+    for name in added:
+        run_doctor(platform, app_name, name, actor=actor)
+    return added
+
+
+def check_now(platform: Platform, app_name: str, raw: str, *, actor: str) -> str:
+    """`domains check`: the doctor, then a read of the certificate served; returns the stored name."""
+    with platform.sessions() as session:
+        name = service.get(session, app_service.get(session, app_name), raw).name
+    run_doctor(platform, app_name, name, actor=actor)
+    certs.refresh(platform, names=[name])
+    return name
+
+
+def remove(platform: Platform, app_name: str, raw: str, *, actor: str) -> list[str]:
+    """Remove a domain (and the names redirecting to it) and stop routing them."""
+    with transaction(platform.sessions) as session:
+        removed = service.remove(session, app_service.get(session, app_name), raw, actor=actor)
+    routing.apply(platform)
+    return removed

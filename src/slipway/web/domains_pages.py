@@ -8,12 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from slipway.apps import service as app_service
-from slipway.db import transaction
-from slipway.domains import certs, service
+from slipway.domains import checks, service
 from slipway.domains.api import domain_out
-from slipway.domains.checks import run_doctor
+from slipway.domains.checks import add_and_check
 from slipway.errors import SlipwayError
-from slipway.routing import service as routing
 from slipway.web.deps import AccessDep, PlatformDep
 from slipway.web.pages import Actor, PageRoute, Viewer, redirect, render
 
@@ -36,15 +34,8 @@ def add_domain(name: str, platform: PlatformDep, who: Actor, access: AccessDep,
                hsts: Annotated[bool, Form()] = False) -> Response:
     here = f"/apps/{name}/domains"
     try:
-        with transaction(platform.sessions) as session:
-            app = app_service.get(session, name)
-            row = service.add(session, platform.settings, app, domain, redirect_from=redirect_from.strip() or None,
+        added = add_and_check(platform, name, domain, redirect_from=redirect_from.strip() or None, hsts=hsts,
                               actor=who.actor, can_see=lambda other: access.can_app("app:read", other))
-            row.hsts = hsts
-            added = [row.name] + [d.name for d in service.list_for(session, app) if d.redirect_to == row.name]
-        routing.apply(platform)
-        for each in added:
-            run_doctor(platform, name, each, actor=who.actor)
     except SlipwayError as exc:
         return redirect(here, flash=exc.message + (f" ({exc.detail})" if isinstance(exc.detail, str) else ""),
                         kind="error")
@@ -54,8 +45,7 @@ def add_domain(name: str, platform: PlatformDep, who: Actor, access: AccessDep,
 @router.post("/apps/{name}/domains/{domain}/check")
 def check_domain(name: str, domain: str, platform: PlatformDep, who: Actor) -> Response:
     try:
-        run_doctor(platform, name, domain, actor=who.actor)
-        certs.refresh(platform, names=[domain])
+        checks.check_now(platform, name, domain, actor=who.actor)
     except SlipwayError as exc:
         return redirect(f"/apps/{name}/domains", flash=exc.message, kind="error")
     return redirect(f"/apps/{name}/domains", flash=f"Checked {domain}.")
@@ -64,9 +54,7 @@ def check_domain(name: str, domain: str, platform: PlatformDep, who: Actor) -> R
 @router.post("/apps/{name}/domains/{domain}/remove")
 def remove_domain(name: str, domain: str, platform: PlatformDep, who: Actor) -> Response:
     try:
-        with transaction(platform.sessions) as session:
-            removed = service.remove(session, app_service.get(session, name), domain, actor=who.actor)
-        routing.apply(platform)
+        removed = checks.remove(platform, name, domain, actor=who.actor)
     except SlipwayError as exc:
         return redirect(f"/apps/{name}/domains", flash=exc.message, kind="error")
     return redirect(f"/apps/{name}/domains", flash=f"Removed {', '.join(removed)}.")
