@@ -118,6 +118,11 @@ def test_a_domain_whose_doctor_passes_gets_a_certificate_and_answers_over_https(
         guarded = httpx.get(f"http://127.0.0.1:{host.settings.http_port}/.well-known/acme-challenge/abc",
                             headers={"Host": name}, timeout=5)
         assert guarded.status_code in (404, 308) and '"path"' not in guarded.text
+    table = host.cli("domains", "list", "hello").stdout  # for people: one line per name, through a pipe
+    [line] = [row for row in table.splitlines() if row.startswith("shop.test ")]
+    assert " ok " in line and "Pebble" in line and str(checked["certificate"]["days_left"]) in line
+    assert any(row.startswith("www.shop.test → shop.test") for row in table.splitlines()), table
+    assert "shop.test" in host.cli("certs", "list").stdout
     listed = host.cli_json("certs", "list")
     assert [(c["hostname"], c["ok"]) for c in listed if c["hostname"] == "shop.test"] == [("shop.test", True)]
 
