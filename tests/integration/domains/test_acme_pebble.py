@@ -156,7 +156,7 @@ def test_a_domain_pointing_elsewhere_is_refused_by_the_doctor_and_never_requeste
     assert curl(host, "elsewhere.test", "/").returncode != 0  # no certificate is served for it
 
 
-def test_an_uploaded_certificate_is_served_by_the_router(host: Host, pebble: Pebble, make_repo,  # type: ignore[no-untyped-def]
+def test_an_uploaded_certificate_and_the_app_hosts_are_served_over_https(host: Host, pebble: Pebble, make_repo,  # type: ignore[no-untyped-def]
                                                          tmp_path: Path) -> None:
     from tests.pebble import make_ca_and_leaf
 
@@ -166,6 +166,8 @@ def test_an_uploaded_certificate_is_served_by_the_router(host: Host, pebble: Peb
     bundle = tmp_path / "roots.pem"  # the ACME directory's CA and our private CA
     bundle.write_text(pebble.api_ca.read_text() + ca.read_text())
     host.env["SLIPWAY_ACME_CA_ROOT"] = str(bundle)
+    # and the apps' own hosts under a public base domain, each with its certificate
+    host.env.update({"SLIPWAY_BASE_DOMAIN": "apps.test", "SLIPWAY_TLS_BASE_DOMAIN": "true"})
     host.server()
     host.login()
     repo = make_repo(files={"app.py": HEADERS_APP, "requirements.txt": "", "Procfile": "web: python app.py\n"})
@@ -183,3 +185,6 @@ def test_an_uploaded_certificate_is_served_by_the_router(host: Host, pebble: Peb
     [served] = [c for c in host.cli_json("certs", "list") if c["hostname"] == "own.test"]
     assert served["ok"] and served["expected"] == "uploaded" and served["issuer"] == "slipway test CA"
     assert "own.test" not in (pebble.workdir / "pebble.log").read_text(errors="replace")  # never asked the CA
+    root = pebble.root_pem()
+    own_host = wait_for(lambda: (r := curl(host, "hello.apps.test", "/app", cacert=root)).returncode == 0 and r, 90)
+    assert json.loads(own_host.stdout.rsplit("\n", 1)[0])["proto"] == "https"
