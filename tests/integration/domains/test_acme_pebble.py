@@ -105,6 +105,12 @@ def test_a_domain_whose_doctor_passes_gets_a_certificate_and_answers_over_https(
     headers = curl(host, "shop.test", "/", cacert=root, include=True).stdout.lower()
     assert "strict-transport-security: max-age=31536000" in headers
 
+    # the server's periodic read of the served certificates notices it by itself (every 30 s): cert.issued
+    wait_for(lambda: any(d["certificate"]["served"] for d in host.cli_json("domains", "list", "hello")
+                         if d["name"] == "shop.test"), 45, 1.0)
+    activity = httpx.get(f"{host.settings.api_url}/api/v1/apps/hello/activity", timeout=10,
+                         headers={"Authorization": f"Bearer {host.env['SLIPWAY_TOKEN']}"}).json()
+    assert "cert.issued" in {a["action"] for a in activity}, activity
     # the served certificate is read back: issuer, expiry, and from then on HTTP redirects to HTTPS
     checked = host.cli_json("domains", "check", "hello", "shop.test")
     assert checked["certificate"]["served"] and "Pebble" in (checked["certificate"]["issuer"] or "")
