@@ -106,10 +106,11 @@ def list_certs(json_out: bool = JSON) -> None:
     data = Client().get("/certs")
     if json_out:
         return emit_json(data)
-    rows = [{**c, "state": "ok" if c["ok"] else "ERROR", "expires": (c.get("not_after") or "")[:10],
+    rows = [{**c, "state": "http only" if c["expected"] == "none" else "ok" if c["ok"] else "ERROR",
+             "expires": (c.get("not_after") or "")[:10],
              "days": "" if c.get("days_left") is None else str(c["days_left"]), "app": c.get("app") or "",
              "issuer": c.get("issuer") or "", "error": c.get("error") or ""} for c in data]
-    table(rows, [("hostname", "HOSTNAME"), ("app", "APP"), ("state", "STATE"), ("issuer", "ISSUER"),
+    table(rows, [("hostname", "HOSTNAME"), ("kind", "KIND"), ("app", "APP"), ("state", "STATE"), ("issuer", "ISSUER"),
                  ("expires", "EXPIRES"), ("days", "DAYS LEFT"), ("error", "ERROR")],
           empty="no hostname is served over HTTPS yet")
 

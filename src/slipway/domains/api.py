@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from cryptography import x509
 from fastapi import APIRouter, Response
@@ -146,21 +147,34 @@ def _trusted_roots(platform: Platform) -> list[x509.Certificate] | None:
 
 @certs_router.get("", response_model=list[ServedCertOut])
 def list_certs(platform: PlatformDep, _: CurrentPrincipal, access: AccessDep) -> list[ServedCertOut]:
-    """Every hostname served over HTTPS, read from the certificate the router presents for it now."""
-    now = dt.datetime.now(dt.UTC)
+    """Every hostname Slipway serves for the apps one can see (and the dashboard's name), each read from the
+    certificate the router presents for it now; hosts served over HTTP only are listed as such."""
+    settings = platform.settings
     with platform.sessions() as session:
         visible = {a.id: a for a in app_service.list_all(session) if access.can_app("app:read", a)}
-        wanted = [(d.name, visible[d.app_id].name, expects_certificate(d), upload.fingerprint_of(platform.box, d))
-                  for d in service.every(session) if d.app_id in visible and expects_certificate(d) != "none"]
-    out = []
-    for hostname, app_name, kind, fingerprint in wanted:
-        served = certs.fetch("127.0.0.1", platform.settings.https_port, hostname)
-        error = certs.judge(served, now=now, expected_fingerprint=fingerprint)
-        cert = served.cert
-        out.append(ServedCertOut(hostname=hostname, app=app_name, kind="domain", expected=kind, ok=error is None,
-                                 issuer=certs.issuer_of(cert) if cert else None,
-                                 subject=", ".join(certs.names_of(cert)) if cert else None,
-                                 not_after=cert.not_valid_after_utc if cert else None,
-                                 days_left=days_left(cert.not_valid_after_utc, now) if cert else None,
-                                 fingerprint=served.fingerprint, error=error))
-    return out
+        wanted: list[tuple[str, str | None, str, str, str | None]] = [
+            (d.name, visible[d.app_id].name, "domain", expects_certificate(d),
+                   upload.fingerprint_of(platform.box, d))
+                  for d in service.every(session) if d.app_id in visible]
+        wanted += [(routing.host_for(settings, a), a.name, "app", "acme" if settings.tls_base_domain else "none",
+                    None) for a in visible.values()]
+    if settings.dashboard_domain:
+        wanted.append((settings.dashboard_domain.lower(), None, "dashboard", "acme", None))
+    now = dt.datetime.now(dt.UTC)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one TLS handshake per name, a few at a time
+        return list(pool.map(lambda w: _served_out(settings.https_port, now, *w), sorted(wanted, key=lambda w: w[0])))
+
+
+def _served_out(port: int, now: dt.datetime, hostname: str, app_name: str | None, kind: str, expected: str,
+                fingerprint: str | None) -> ServedCertOut:
+    if expected == "none":  # HTTP only (no certificate expected): nothing to read
+        return ServedCertOut(hostname=hostname, app=app_name, kind=kind, expected=expected, ok=True)
+    served = certs.fetch("127.0.0.1", port, hostname)
+    error = certs.judge(served, now=now, expected_fingerprint=fingerprint)
+    cert = served.cert
+    return ServedCertOut(hostname=hostname, app=app_name, kind=kind, expected=expected, ok=error is None,
+                         issuer=certs.issuer_of(cert) if cert else None,
+                         subject=", ".join(certs.names_of(cert)) if cert else None,
+                         not_after=cert.not_valid_after_utc if cert else None,
+                         days_left=days_left(cert.not_valid_after_utc, now) if cert else None,
+                         fingerprint=served.fingerprint, error=error)

@@ -160,3 +160,13 @@ def test_a_first_certificate_that_never_comes_is_an_error_after_the_grace_once(d
     [(kind, payload)] = _kinds(dworld)
     assert kind == "cert.renewal_failed" and payload["first_issuance"] and "refused" in payload["error"]
     assert "refused" in dworld.call("viewer", "GET", f"{API}/new.example.com").json()["certificate"]["last_error"]
+
+
+def test_certs_lists_every_hostname_one_can_see_with_what_is_served(dworld: World) -> None:
+    _ready(dworld, "shop.example.com")  # expects a certificate: nothing answers on the HTTPS port here
+    listed = {c["hostname"]: c for c in dworld.call("viewer", "GET", "/api/v1/certs").json()}
+    assert set(listed) == {"shop.example.com", "alpha.apps.test"}  # not beta's (another team)
+    assert listed["alpha.apps.test"]["expected"] == "none" and listed["alpha.apps.test"]["kind"] == "app"
+    shop = listed["shop.example.com"]
+    assert shop["expected"] == "acme" and not shop["ok"] and "no certificate served" in shop["error"]
+    assert {c["hostname"] for c in dworld.call("outsider", "GET", "/api/v1/certs").json()} == {"beta.apps.test"}
