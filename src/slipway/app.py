@@ -151,6 +151,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from slipway.gitpush.api import router as gitpush_router
 
     app.include_router(gitpush_router)
+    from slipway.domains.api import certs_router
+    from slipway.domains.api import router as domains_router
+    from slipway.domains.api import token_router as doctor_token_router
+
+    app.include_router(domains_router)
+    app.include_router(doctor_token_router)
+    app.include_router(certs_router)
     mount_dashboard(app)
     _document_errors(app)
     return app

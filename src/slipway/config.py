@@ -102,6 +102,29 @@ class Settings(BaseSettings):
     forge_max_attempts: int = Field(8, ge=1, description="Attempts of a forge status before it is given up.")
     forge_dispatch_interval: float = Field(1.0, gt=0, description="Seconds between reads of deploy events.")
 
+    # custom domains and HTTPS (see slipway/domains, slipway/routing/tls.py)
+    acme_ca: str = Field("https://acme-v02.api.letsencrypt.org/directory",
+                         description="ACME directory certificates are obtained from (Let's Encrypt by default).")
+    acme_staging_ca: str = Field("", description="ACME directory tried first when retrying after a failed issuance "
+                                 "(default: Let's Encrypt's staging when SLIPWAY_ACME_CA is Let's Encrypt).")
+    acme_email: str = Field("", description="Contact address given to the ACME CA (expiry notices, rate limits).")
+    acme_ca_root: str = Field("", description="PEM file of a CA to trust for the ACME directory (a private CA, "
+                              "Pebble in tests).")
+    acme_caa_identities: str = Field("", description="Comma-separated CAA issuer names of the CA (default: "
+                                     "letsencrypt.org for Let's Encrypt, else the CA's host).")
+    dns_resolvers: str = Field("", description="Comma-separated ip[:port] of the DNS resolvers the domain doctor "
+                               "asks (default: the system's).")
+    public_ips: str = Field("", description="Comma-separated addresses the server is reached at (default: "
+                            "detected from the host's interfaces).")
+    cname_target: str = Field("", description="The name a custom domain may CNAME to (default: "
+                              "slipway.<base_domain>).")
+    dashboard_domain: str = Field("", description="A public name for the dashboard, served over HTTPS with its "
+                                  "own certificate.")
+    tls_base_domain: bool = Field(False, description="Serve <app>.<base_domain> over HTTPS too (a certificate "
+                                  "per host, HTTP-01): only when the base domain is public.")
+    doctor_http_timeout: float = Field(5.0, gt=0, description="Seconds the doctor's fetch over port 80 may take.")
+    cert_check_interval: float = Field(3600.0, gt=0, description="Seconds between reads of the served certificates.")
+
     # security (see slipway/auth, slipway/audit)
     old_secret_keys: str = Field("", description="Comma-separated previous secret keys, still accepted for "
                                  "decryption during a key rotation (`slipway admin rotate-key`).")

@@ -4,6 +4,7 @@ from slipway.apps.models import App, EnvVar
 from slipway.audit.models import AuditRecord
 from slipway.auth.models import ApiToken, Invitation, LoginAttempt, Membership, Project, Team, User, WebSession
 from slipway.deploys.models import Deploy, DeployLogLine, Release
+from slipway.domains.models import Domain
 from slipway.events import Event
 from slipway.forge.models import ForgeLink, ForgeTarget
 from slipway.gitpush.models import SshKey
@@ -17,4 +18,4 @@ from slipway.previews.models import Preview, PreviewConfig
 __all__ = ["App", "EnvVar", "ApiToken", "LoginAttempt", "User", "WebSession", "AuditRecord", "Invitation",
            "Membership", "Project", "Team", "Deploy", "DeployLogLine",
            "Release", "Event", "ForgeLink", "ForgeTarget", "Preview", "PreviewConfig", "AppHook", "HookDelivery",
-           "Instance", "PortLease", "Job", "SshKey"]
+           "Instance", "PortLease", "Job", "SshKey", "Domain"]

@@ -45,6 +45,16 @@ class Background:
         ]
         if router:
             tasks.append(Periodic("ensure-router", 5.0, lambda: reconcile.ensure_router(platform)))
+            from slipway.domains import certs, checks
+
+            def check_certificates() -> None:  # the certificates actually served: cert.* events
+                certs.periodic_refresh(platform)
+
+            def recheck_domains() -> None:  # failing domains, with backoff: fixed DNS gets its certificate
+                checks.recheck_failing(platform)
+
+            tasks.append(Periodic("check-certificates", 30.0, check_certificates))
+            tasks.append(Periodic("recheck-domains", 30.0, recheck_domains))
         self.observability = ObservabilityTasks(platform)  # metrics, rollups, health checks
         tasks.extend(self.observability.periodic())
         self.notify_worker = notify_jobs.worker(platform, enabled=bool(threads))  # a pool of its own

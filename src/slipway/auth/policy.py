@@ -134,6 +134,16 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/apps/{name}/forge"): AR,  # the token is always masked
     ("PUT", "/api/v1/apps/{name}/forge"): AW,
     ("DELETE", "/api/v1/apps/{name}/forge"): AW,
+    # custom domains and certificates (slipway/domains)
+    ("GET", "/api/v1/apps/{name}/domains"): AR,
+    ("POST", "/api/v1/apps/{name}/domains"): AW,
+    ("GET", "/api/v1/apps/{name}/domains/{domain}"): AR,
+    ("PATCH", "/api/v1/apps/{name}/domains/{domain}"): AW,
+    ("DELETE", "/api/v1/apps/{name}/domains/{domain}"): AW,
+    ("POST", "/api/v1/apps/{name}/domains/{domain}/check"): AW,  # records findings, may route the name
+    ("PUT", "/api/v1/apps/{name}/domains/{domain}/certificate"): AW,
+    ("GET", "/api/v1/certs"): AR,  # filtered to the apps the principal can see
+    ("GET", "/.well-known/slipway-doctor/{nonce}"): P,  # the doctor's token: an HMAC of the nonce, nothing else
     # observability
     ("GET", "/api/v1/apps/{name}/metrics"): AR,
     ("GET", "/api/v1/servers/{server}/metrics"): PR,
@@ -275,6 +285,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/apps/{name}/previews/overrides"): AW,
     ("POST", "/apps/{name}/previews/overrides/unset"): AW,
     ("POST", "/apps/{name}/previews/{number}/remove"): AD,
+    # dashboard: custom domains (web/domains_pages.py), as the domains API
+    ("GET", "/apps/{name}/domains"): AR,
+    ("POST", "/apps/{name}/domains"): AW,
+    ("POST", "/apps/{name}/domains/{domain}/check"): AW,
+    ("POST", "/apps/{name}/domains/{domain}/remove"): AW,
     # dashboard: team and activity
     ("GET", "/team"): A,  # the teams the user is in
     ("GET", "/teams/{team}"): TR,

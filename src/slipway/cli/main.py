@@ -12,7 +12,20 @@ from pathlib import Path
 import typer
 
 from slipway import __version__
-from slipway.cli import admin, apps, deploys, env, gitgateway, hooks, host, notify, previews, sshkeys, team
+from slipway.cli import (
+    admin,
+    apps,
+    deploys,
+    domains,
+    env,
+    gitgateway,
+    hooks,
+    host,
+    notify,
+    previews,
+    sshkeys,
+    team,
+)
 from slipway.cli.client import ApiError
 from slipway.cli.output import fail
 from slipway.errors import SlipwayError
@@ -40,6 +53,7 @@ def _options(version: bool = typer.Option(False, "--version", callback=_print_ve
 
 
 deploys.register(app)
+domains.register(app)
 host.register(app)
 notify.register(app)
 previews.register(app)

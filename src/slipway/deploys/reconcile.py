@@ -109,7 +109,7 @@ def ensure_router(platform: Platform) -> None:
 
     def wanted() -> RouteTable:
         with platform.sessions() as session:
-            return routing.table(session, platform.settings)
+            return routing.table(session, platform.settings, platform.box)
 
     ensure(wanted)
 

@@ -25,11 +25,13 @@ KNOWN_KINDS = (
     "app.crashed", "app.recovered", "instance.oom", "app.created", "app.deleted", "env.set", "env.unset",
     "health.down", "health.recovered", "incident.opened", "incident.resolved",
     "alert.fired", "alert.resolved", "alert.reminder", "alert.escalated", "alert.acknowledged", "notify.test",
+    "cert.issued", "cert.renewal_failed", "cert.expiring", "domain.checked",
 )
 
 SEVERITY = {"failed": "error", "crashed": "error", "down": "error", "opened": "error", "fired": "error", "oom": "error",
             "rolled_back": "warning", "cancelled": "warning", "succeeded": "success", "recovered": "success",
-            "resolved": "success", "escalated": "error", "reminder": "warning"}
+            "resolved": "success", "escalated": "error", "reminder": "warning", "issued": "success",
+            "renewal_failed": "error", "expiring": "warning"}
 
 
 def severity_of(kind: str) -> str:
@@ -134,6 +136,20 @@ def _alert(m: Message, p: dict[str, Any]) -> tuple[str, str]:
     return title, text
 
 
+def _cert(m: Message, p: dict[str, Any]) -> tuple[str, str]:
+    domain, until = p.get("domain", "?"), str(p.get("not_after") or "")[:10]
+    if m.kind == "cert.issued":
+        return f"{_who(m)}: certificate for {domain} issued", f"Issuer {p.get('issuer')}, valid until {until}."
+    if m.kind == "cert.expiring":
+        fix = ("Slipway renews it itself: this warning means renewal has not happened yet."
+               if p.get("renews_itself") else "It is an uploaded certificate: upload its successor "
+               f"(slipway certs upload {m.app} {domain} --cert … --key …).")
+        return f"{_who(m)}: certificate for {domain} expires in {p.get('days_left')} days", \
+            f"Valid until {until}. {fix}"
+    return f"{_who(m)}: certificate for {domain} is not served", str(p.get("error") or "")
+
+
 TITLES: dict[str, Callable[[Message, dict[str, Any]], tuple[str, str]]] = {
     "deploy.*": _deploy, "app.crashed": _crashed, "app.recovered": _recovered, "alert.*": _alert,
+    "cert.*": _cert,
 }

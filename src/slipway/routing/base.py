@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from slipway.routing.tls import TlsPlan
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Route:
 @dataclass
 class RouteTable:
     routes: list[Route] = field(default_factory=list)
+    tls: TlsPlan | None = None  # HTTPS: names with certificates, the ACME issuer (routing/tls.py)
 
 
 class Router(Protocol):

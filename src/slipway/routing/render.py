@@ -110,6 +110,11 @@ def render(
     }
     if logging:
         config["logging"] = logging
+    if table.tls is not None:
+        from slipway.routing import tls
+
+        tls.apply(config, table.tls, http_port=http_port, https_port=https_port, bind_host=bind_host,
+                  server_name=SERVER_NAME)
     return config
 
 

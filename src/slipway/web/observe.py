@@ -142,8 +142,11 @@ def overview_page(request: Request, platform: PlatformDep, _: Viewer) -> Respons
         open_incidents = [(i, check, names.get(i.app_id or -1)) for i, check in
                           incidents.listing(session, open_only=True, limit=50)]
         deploys = recent_deploys(session)
+        from slipway.domains import service as domain_service
+
+        certs = domain_service.certificate_summary(session, list(names))
     return render(request, "observe/overview.html", apps=apps, deploys=deploys, incidents=open_incidents,
-                  now=utcnow())
+                  now=utcnow(), certs=certs, cert_apps=names)
 
 
 # ---- logs --------------------------------------------------------------------------------------------

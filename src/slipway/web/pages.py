@@ -510,7 +510,15 @@ def deploy_status_partial(name: str, deploy_id: PathId, request: Request, platfo
 
 def mount(app: FastAPI) -> None:
     # they import this module: load them now
-    from slipway.web import alerts_pages, deploy_pages, hooks_pages, notify_pages, observe, previews_pages
+    from slipway.web import (
+        alerts_pages,
+        deploy_pages,
+        domains_pages,
+        hooks_pages,
+        notify_pages,
+        observe,
+        previews_pages,
+    )
 
     app.include_router(router)
     app.include_router(observe.router)
@@ -519,5 +527,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(hooks_pages.router)
     app.include_router(deploy_pages.router)
     app.include_router(previews_pages.router)
+    app.include_router(domains_pages.router)
     __import__("slipway.web.account", fromlist=["mount"]).mount(app)  # account, team, activity
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
