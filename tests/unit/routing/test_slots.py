@@ -95,8 +95,10 @@ def test_static_route_serves_a_link_swapped_at_each_deploy(tmp_path: Path) -> No
 
     assert config("/srv/releases/1") == config("/srv/releases/2")
     (route,) = [r for r in config("/srv/1")["apps"]["http"]["servers"][SERVER_NAME]["routes"] if "match" in r]
-    assert route["handle"][0] == {"handler": "file_server",
-                                  "root": str(slots.root_path(tmp_path, Route("s.localhost")))}
+    site = route["handle"][0]  # the dotfile guard, then the files (see test_static_dotfiles)
+    assert site["handler"] == "subroute"
+    assert site["routes"][-1]["handle"][0] == {"handler": "file_server",
+                                               "root": str(slots.root_path(tmp_path, Route("s.localhost")))}
 
 
 def test_files_write_atomically_owner_only_and_prune(tmp_path: Path) -> None:
