@@ -151,6 +151,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from slipway.gitpush.api import router as gitpush_router
 
     app.include_router(gitpush_router)
+    from slipway.cron.api import router as cron_router
+
+    app.include_router(cron_router)
     mount_dashboard(app)
     _document_errors(app)
     return app
