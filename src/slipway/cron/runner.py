@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from slipway import events
 from slipway.apps.models import App
+from slipway.cron import replace
 from slipway.cron.models import CronJob, CronRun
 from slipway.db import transaction, utcnow
 from slipway.deploys.models import Release
@@ -60,6 +61,10 @@ def _start(platform: Platform, run_id: int) -> tuple[App, Release, CronJob, Cron
         if job.concurrency == "forbid" and _running(session, job.id, run.id):
             _settle(session, run, app, "skipped", "the previous run is still running (concurrency: forbid)")
             return None
+        if job.concurrency == "replace":  # the worker running each one sees this and stops its one-off
+            for older in session.scalars(select(CronRun).where(CronRun.job_id == job.id, CronRun.status == "running",
+                                                               CronRun.id != run.id)):
+                older.status, older.reason = "replacing", f"replaced by run #{run.id} (concurrency: replace)"
         release = session.get(Release, app.live_release_id) if app.live_release_id else None
         if release is None or release.config.get("static_root"):
             _settle(session, run, app, "failed", f"{app.name} has no live release with processes to run")
@@ -111,6 +116,8 @@ def _execute(platform: Platform, *, app: App, release: Release, job: CronJob, ru
     assert run.instance_id is not None
     out = RunLog(log_root(platform) / run.instance_id)
     code, timed_out, attempt = 0, False, 0
+    watch = replace.Watch(platform, run_id=run.id, instance_id=run.instance_id,
+                          runtime=release.config.get("runtime") or "local")
     try:
         for attempt in range(1, job.retries + 2):
             out.line(f"[slipway] cron {job.name} run #{run.id} (attempt {attempt}, release v{release.version}): "
@@ -126,9 +133,10 @@ def _execute(platform: Platform, *, app: App, release: Release, job: CronJob, ru
             timed_out = code == TIMED_OUT and time.monotonic() - began >= job.timeout * 0.95
             out.line(f"[slipway] exit code {code}" + (f" (killed after its {job.timeout} s timeout)"
                                                        if timed_out else ""))
-            if code == 0 or timed_out:
+            if code == 0 or timed_out or watch.replaced:
                 break  # a run over its timeout is not retried: the next would most likely hang too
     finally:
+        watch.stop()
         out.close()
     return code, timed_out, attempt
 
@@ -143,6 +151,9 @@ def _finish(platform: Platform, run_id: int, *, code: int, timed_out: bool, atte
         if instance is not None:
             instance.status, instance.stopped_at = "stopped", utcnow()
         run.exit_code, run.attempts, run.finished_at = code, attempts, utcnow()
+        if run.status == "replacing":
+            run.status = "replaced"  # stopped on purpose: not a failure to notify about
+            return
         run.status = "timeout" if timed_out else "succeeded" if code == 0 else "failed"
         if run.status == "succeeded":
             return

@@ -4,6 +4,7 @@ runs that succeed, fail, time out; the ledger's exactly-once tick, missed times 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,6 +179,30 @@ def test_forbid_skips_a_run_while_the_previous_one_runs(live: Api) -> None:
     statuses = sorted(r.status for r in _runs(live.platform, "single"))
     assert statuses == ["running", "skipped"]
     assert "cron.skipped" in kinds(live)
+
+
+def test_replace_stops_the_running_one_off_for_the_new_run(live: Api) -> None:
+    import threading
+
+    add(live, "swap", [PY, "-c", "import time; print('start', flush=True); time.sleep(120)"],
+        concurrency="replace", timeout=6)
+    first = live.call("POST", "/apps/hello/cron/swap/run", 202).json()
+    worker = threading.Thread(target=run_cron, args=(live.platform, 1))
+    worker.start()
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+    while [r.status for r in _runs(live.platform, "swap")] != ["running"]:
+        assert dt.datetime.now(dt.UTC) < deadline, "the first run never started"
+        time.sleep(0.2)
+    live.call("POST", "/apps/hello/cron/swap/run", 202)
+    run_cron(live.platform, 1)  # the second run: starts, marks the first, then its own 6 s timeout
+    worker.join(60)
+    assert not worker.is_alive()
+    by_id = {r.id: r for r in _runs(live.platform, "swap")}
+    old = by_id.pop(first["id"])
+    assert old.status == "replaced" and "replaced by run" in (old.reason or "")
+    assert [r.status for r in by_id.values()] == ["timeout"]
+    assert old.finished_at is not None and old.finished_at < list(by_id.values())[0].finished_at  # type: ignore[operator]
+    assert "cron.failed" not in kinds(live)
 
 
 def test_pause_resume_remove_and_bad_input(live: Api) -> None:
