@@ -141,3 +141,46 @@ def test_preview_bounds_and_naive_instants() -> None:
 def test_describe_in_words() -> None:
     assert "09:00" in schedule.parse("0 9 * * *").describe()
     assert schedule.parse("@daily").expression == "@daily"
+
+
+# ---- a job's fields, checked before anything is written ------------------------------------------
+
+def _spec(**change: object) -> object:
+    from slipway.cron.service import JobSpec
+
+    base = {"name": "cleanup", "schedule": "*/5 * * * *", "command": ["python", "manage.py", "clearsessions"]}
+    return JobSpec(**{**base, **change})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"name": "Bad_Name"}, "job name"),
+    ({"name": "-x"}, "job name"),
+    ({"command": []}, "empty"),
+    ({"command": ["a\x00b"]}, "NUL"),
+    ({"timeout": 0}, "timeout"),
+    ({"concurrency": "queue"}, "concurrency"),
+    ({"catch_up": "all"}, "catch-up"),
+    ({"retries": 11}, "retries"),
+    ({"process_type": "../x"}, "process type"),
+    ({"tz": "Nowhere/Land"}, "time zone"),
+    ({"schedule": "* * * *"}, "5 fields"),
+])
+def test_job_fields_say_why(change: dict[str, object], reason: str) -> None:
+    from slipway.cron.service import validate
+
+    with pytest.raises(Invalid) as err:
+        validate(_spec(**change))  # type: ignore[arg-type]
+    assert reason in err.value.message
+
+
+def test_a_valid_job_parses() -> None:
+    from slipway.cron.service import validate
+
+    assert validate(_spec(tz="Europe/Lisbon", concurrency="replace")).tz.key == "Europe/Lisbon"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400)])
+def test_cli_durations(text: str, seconds: int) -> None:
+    from slipway.cli.cron import seconds as parse
+
+    assert parse(text) == seconds
