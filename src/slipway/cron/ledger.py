@@ -23,7 +23,8 @@ from slipway.db import read_only, transaction, utcnow
 from slipway.platform import Platform
 
 log = logging.getLogger(__name__)
-BATCH = 500  # jobs looked at per tick; the rest are due at the next tick
+BATCH = 500  # jobs read at once
+MAX_BATCHES = 20  # per tick
 MAX_BACKLOG = 100  # missed times recorded one by one per job and tick; beyond, the event counts them
 
 
@@ -31,16 +32,21 @@ def tick(platform: Platform, now: dt.datetime | None = None) -> int:
     """Queue (or record as missed) every due scheduled time; return how many runs were queued."""
     now = now or utcnow()
     grace = dt.timedelta(seconds=platform.settings.cron_grace)
-    with read_only(platform.sessions) as session:
-        due = list(session.scalars(select(CronJob.id).where(CronJob.paused.is_(False), CronJob.next_run_at <= now)
-                                   .order_by(CronJob.next_run_at).limit(BATCH)))
-    queued = 0
-    for job_id in due:
-        try:
-            with transaction(platform.sessions) as session:
-                queued += _advance(session, job_id, now, grace)
-        except (IntegrityError, OperationalError) as exc:  # another process recorded these times first
-            log.info("cron job %s: another process took its due times (%s)", job_id, type(exc).__name__)
+    queued, seen = 0, set[int]()
+    for _ in range(MAX_BATCHES):  # bounded work per tick; whatever is left is due at the next one
+        with read_only(platform.sessions) as session:
+            due = [job_id for job_id in session.scalars(
+                select(CronJob.id).where(CronJob.paused.is_(False), CronJob.next_run_at <= now)
+                .order_by(CronJob.next_run_at, CronJob.id).limit(BATCH)) if job_id not in seen]
+        if not due:
+            break
+        seen.update(due)
+        for job_id in due:
+            try:
+                with transaction(platform.sessions) as session:
+                    queued += _advance(session, job_id, now, grace)
+            except (IntegrityError, OperationalError) as exc:  # another process recorded these times first
+                log.info("cron job %s: another process took its due times (%s)", job_id, type(exc).__name__)
     return queued
 
 
