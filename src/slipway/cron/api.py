@@ -42,7 +42,7 @@ def preview(platform: PlatformDep, _: CurrentPrincipal,
             schedule: str = Query(..., max_length=schedules.MAX_SCHEDULE_LENGTH, description="5 fields or @daily…"),
             tz: str = Query("UTC", max_length=64, description="IANA time zone"),
             after: str | None = Query(None, max_length=64, description="ISO 8601 instant (default: now)"),
-            count: int = Query(5, description=f"1 to {schedules.MAX_PREVIEW}")) -> PreviewOut:
+            count: int = Query(5, ge=1, le=schedules.MAX_PREVIEW, description="how many run times")) -> PreviewOut:
     """The next `count` run times of a schedule after an instant, so it can be checked before it is saved."""
     instant = None
     if after is not None:

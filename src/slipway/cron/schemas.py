@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,10 +14,10 @@ class CronJobIn(BaseModel):
     command: list[str] = Field(min_length=1, max_length=service.MAX_ARGV, description="argv, never run by a shell")
     tz: str = Field("UTC", max_length=64, description="IANA time zone, e.g. Europe/Lisbon")
     timeout: int = Field(600, ge=1, le=service.MAX_TIMEOUT, description="seconds")
-    concurrency: str = Field("forbid", pattern=r"^(forbid|allow|replace)$")
+    concurrency: Literal["forbid", "allow", "replace"] = "forbid"
     retries: int = Field(0, ge=0, le=service.MAX_RETRIES)
     process_type: str = Field("worker", max_length=63)
-    catch_up: str = Field("once", pattern=r"^(once|none)$")
+    catch_up: Literal["once", "none"] = "once"
 
 
 class CronRunOut(BaseModel):
