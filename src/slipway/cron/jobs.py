@@ -26,4 +26,5 @@ def periodic(platform: Platform, worker: Worker | None = None) -> list[Periodic]
         if ledger.tick(platform) and worker is not None:
             worker.wake()
 
-    return [Periodic("cron-tick", platform.settings.cron_tick, tick)]
+    return [Periodic("cron-tick", platform.settings.cron_tick, tick),
+            Periodic("cron-orphans", 60.0, lambda: ledger.sweep_orphans(platform))]

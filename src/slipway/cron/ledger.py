@@ -20,6 +20,7 @@ from slipway.cron import service
 from slipway.cron.models import CronJob, CronRun
 from slipway.cron.runner import missed_reason
 from slipway.db import read_only, transaction, utcnow
+from slipway.instances.models import Instance
 from slipway.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -98,3 +99,30 @@ def _record_missed(session: Session, job: CronJob, missed: list[dt.datetime], le
     # one event per job and tick, however long the downtime: a notification per minute of it helps no one
     events.emit(session, "cron.missed", app_id=job.app_id, job=job.name, count=len(missed) + left_out,
                 first=missed[0].isoformat(), last=missed[-1].isoformat(), catch_up=job.catch_up, reason=reason)
+
+
+ORPHAN_MARGIN = dt.timedelta(minutes=5)
+
+
+def sweep_orphans(platform: Platform, now: dt.datetime | None = None) -> int:
+    """Fail runs still `running` well past their timeout: the worker running them died (its queue job has
+    one attempt, so nothing else will settle them), and under `forbid` they would block every later run."""
+    now = now or utcnow()
+    settled = 0
+    with transaction(platform.sessions) as session:
+        rows = session.execute(
+            select(CronRun, CronJob).join(CronJob, CronJob.id == CronRun.job_id)
+            .where(CronRun.status.in_(("running", "replacing")), CronRun.started_at < now - ORPHAN_MARGIN)
+        ).all()
+        for run, job in rows:
+            if run.started_at is None or run.started_at + dt.timedelta(seconds=job.timeout) + ORPHAN_MARGIN > now:
+                continue
+            reason = "the worker running it stopped before it ended (Slipway was killed or restarted)"
+            run.status, run.reason, run.finished_at = "failed", reason, now
+            instance = session.get(Instance, run.instance_id) if run.instance_id else None
+            if instance is not None and instance.status == "running":
+                instance.status, instance.stopped_at = "stopped", now
+            events.emit(session, "cron.failed", app_id=job.app_id, job=job.name, run_id=run.id, reason=reason,
+                        scheduled_at=run.scheduled_at.isoformat(), trigger=run.trigger, instance=run.instance_id)
+            settled += 1
+    return settled

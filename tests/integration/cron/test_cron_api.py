@@ -205,6 +205,24 @@ def test_replace_stops_the_running_one_off_for_the_new_run(live: Api) -> None:
     assert "cron.failed" not in kinds(live)
 
 
+def test_a_run_whose_worker_died_is_failed_and_stops_blocking(live: Api) -> None:
+    add(live, "orphan", [PY, "-c", "print(1)"], timeout=60)
+    first = live.call("POST", "/apps/hello/cron/orphan/run", 202).json()
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
+    with transaction(live.platform.sessions) as session:  # a worker took it, then was killed
+        row = session.get(CronRun, first["id"])
+        assert row is not None
+        row.status, row.started_at = "running", started
+    assert ledger.sweep_orphans(live.platform) == 0  # 3 min < its 60 s timeout + 5 min: it may still run
+    assert ledger.sweep_orphans(live.platform, started + dt.timedelta(minutes=7)) == 1
+    run = live.call("GET", "/apps/hello/cron/orphan/runs", 200).json()[0]
+    assert run["status"] == "failed" and "worker running it stopped" in run["reason"]
+    assert "cron.failed" in kinds(live)
+    live.call("POST", "/apps/hello/cron/orphan/run", 202)  # forbid no longer sees a run in progress
+    run_cron(live.platform)
+    assert live.call("GET", "/apps/hello/cron/orphan/runs", 200).json()[0]["status"] == "succeeded"
+
+
 def test_pause_resume_remove_and_bad_input(live: Api) -> None:
     add(live, "job", [PY, "-c", "print(1)"])
     assert live.call("POST", "/apps/hello/cron/job/pause", 200).json()["paused"] is True
