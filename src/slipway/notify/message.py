@@ -24,11 +24,13 @@ KNOWN_KINDS = (
     "app.crashed", "app.recovered", "instance.oom", "app.created", "app.deleted", "env.set", "env.unset",
     "health.down", "health.recovered", "incident.opened", "incident.resolved",
     "alert.fired", "alert.resolved", "alert.reminder", "alert.escalated", "alert.acknowledged", "notify.test",
+    "cron.failed", "cron.timeout", "cron.missed", "cron.skipped",
 )
 
 SEVERITY = {"failed": "error", "crashed": "error", "down": "error", "opened": "error", "fired": "error", "oom": "error",
             "rolled_back": "warning", "cancelled": "warning", "succeeded": "success", "recovered": "success",
-            "resolved": "success", "escalated": "error", "reminder": "warning"}
+            "resolved": "success", "escalated": "error", "reminder": "warning", "timeout": "error", "missed": "warning",
+            "skipped": "warning"}
 
 
 def severity_of(kind: str) -> str:

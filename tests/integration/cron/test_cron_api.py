@@ -136,6 +136,33 @@ def test_tick_queues_each_scheduled_time_once(live: Api, settings) -> None:  # t
     assert [(r.trigger, r.status) for r in _runs(live.platform, "tick")] == [("schedule", "succeeded")]
 
 
+def test_two_processes_ticking_at_once_queue_each_time_once(live: Api, settings) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from slipway.platform import build_platform
+
+    for i in range(20):
+        add(live, f"j{i}", [PY, "-c", "print(1)"], schedule="* * * * *")
+    due = max(_job(live.platform, f"j{i}").next_run_at for i in range(20))  # type: ignore[type-var]
+    others = [build_platform(settings) for _ in range(2)]  # two "processes": engines and sessions of their own
+    counts: list[int] = []
+    try:
+        threads = [threading.Thread(target=lambda p=p: counts.append(ledger.tick(p, due + dt.timedelta(seconds=1))))
+                   for p in others]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        for other in others:
+            other.close()
+    assert sum(counts) == 20
+    with live.platform.sessions() as session:
+        rows = session.execute(select(CronRun.job_id, CronRun.scheduled_at)).all()
+        queued = session.scalars(select(queue.Job.id).where(queue.Job.kind == RUN_KIND)).all()
+    assert len(rows) == len(set(rows)) == 20 and len(queued) == 20
+
+
 def test_downtime_records_missed_times_and_catches_up_once(live: Api) -> None:
     add(live, "every", [PY, "-c", "print('hi')"], schedule="* * * * *")
     add(live, "quiet", [PY, "-c", "print('hi')"], schedule="* * * * *", catch_up="none")
