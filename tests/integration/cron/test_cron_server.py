@@ -67,7 +67,8 @@ def test_scheduled_run_timeout_and_missed_after_downtime(host: Host, make_repo) 
     # the every-minute job runs on its own, at its time
     done = wait_for(lambda: [r for r in runs(host, "tick") if r["trigger"] == "schedule"
                              and r["status"] == "succeeded"], 75)
-    assert done[0]["exit_code"] == 0 and done[0]["started_at"] >= done[0]["scheduled_at"]
+    started, scheduled = (dt.datetime.fromisoformat(done[0][k]) for k in ("started_at", "scheduled_at"))
+    assert done[0]["exit_code"] == 0 and started >= scheduled
 
     # down across the next scheduled time (and past the grace): recorded missed, then one catch-up run
     host.kill9(server)
