@@ -24,6 +24,7 @@ class BuildResult:
     static_root: Path | None = None  # set for static sites: served by the router, no process
     env: dict[str, str] = field(default_factory=dict)  # runtime env the build adds (PATH, VIRTUAL_ENV…)
     limits: dict[str, dict[str, object]] = field(default_factory=dict)  # slipway.toml [limits.<type>]
+    cron: dict[str, dict[str, object]] = field(default_factory=dict)  # slipway.toml [cron.<job>]
 
     def to_config(self) -> dict[str, object]:
         return {
@@ -34,6 +35,7 @@ class BuildResult:
             "static_root": str(self.static_root) if self.static_root else None,
             "env": self.env,
             "limits": self.limits,
+            "cron": self.cron,
         }
 
 

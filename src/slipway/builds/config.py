@@ -25,6 +25,7 @@ _SCHEMA: dict[str, set[str] | None] = {
     "health": {"path", "timeout"},
     "docker": {"dockerfile", "context", "target", "build_args", "build_args_from_env", "cache", "port"},
     "limits": None,  # [limits.<process type>]: memory, memory_reservation, cpus, cpu_reservation
+    "cron": None,  # [cron.<job>]: schedule, command, and the options of `slipway cron add` (cron/repo.py)
 }
 
 
@@ -39,6 +40,7 @@ class AppConfig:
     health_timeout: float | None = None  # seconds; overrides SLIPWAY_HEALTH_TIMEOUT for this app
     docker: dict[str, Any] = field(default_factory=dict)  # [docker]: checked by builds/docker.py
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # normalized [limits.<type>]
+    cron: dict[str, dict[str, Any]] = field(default_factory=dict)  # checked [cron.<job>] tables
 
 
 def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfig:
@@ -106,6 +108,9 @@ def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfi
         config.processes[name] = command.strip()
     config.docker = dict(data.get("docker", {}))
     config.limits = _limits(data.get("limits", {}), filename)
+    from slipway.cron.repo import parse_tables
+
+    config.cron = parse_tables(data.get("cron", {}), filename)
     return config
 
 

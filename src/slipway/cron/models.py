@@ -27,6 +27,7 @@ class CronJob(Base):
     process_type: Mapped[str] = mapped_column(String(63), default="worker")
     catch_up: Mapped[str] = mapped_column(String(8), default="once")  # once | none
     paused: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(8), default="api")  # api | repo (slipway.toml, follows releases)
     # the next scheduled time not yet put in the ledger; moved forward by one compare-and-set per tick
     next_run_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

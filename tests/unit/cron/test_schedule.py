@@ -184,3 +184,36 @@ def test_cli_durations(text: str, seconds: int) -> None:
     from slipway.cli.cron import seconds as parse
 
     assert parse(text) == seconds
+
+
+# ---- slipway.toml [cron.<name>] ------------------------------------------------------------------
+
+def test_slipway_toml_cron_tables() -> None:
+    from slipway.builds.config import parse_slipway_toml
+
+    config = parse_slipway_toml('[cron.cleanup]\nschedule = "*/5 * * * *"\ncommand = "python manage.py clearsessions"\n'
+                                '[cron.report]\nschedule = "@daily"\ncommand = ["sh", "-c", "echo a | wc"]\n'
+                                'tz = "Europe/Lisbon"\ntimeout = 60\n')
+    assert config.cron == {
+        "cleanup": {"schedule": "*/5 * * * *", "command": ["python", "manage.py", "clearsessions"]},
+        "report": {"schedule": "@daily", "command": ["sh", "-c", "echo a | wc"], "tz": "Europe/Lisbon", "timeout": 60},
+    }
+
+
+@pytest.mark.parametrize(("toml", "reason"), [
+    ('[cron.x]\nschedule = "61 * * * *"\ncommand = "true"\n', "[cron.x]: invalid schedule"),
+    ('[cron.x]\ncommand = "true"\n', "schedule must be a string"),
+    ('[cron.x]\nschedule = "@daily"\ncommand = "true"\nshell = true\n', "unknown key(s) shell"),
+    ('[cron.x]\nschedule = "@daily"\ncommand = 3\n', "command must be"),
+    ('[cron.x]\nschedule = "@daily"\ncommand = "echo \'unclosed"\n', "command:"),
+    ('[cron.Bad]\nschedule = "@daily"\ncommand = "true"\n', "job name"),
+    ('[cron.x]\nschedule = "@daily"\ncommand = "true"\ntimeout = "soon"\n', "[cron.x]"),
+    ('cron = 3\n', "'cron' must be a table"),
+])
+def test_slipway_toml_cron_errors(toml: str, reason: str) -> None:
+    from slipway.builds.config import parse_slipway_toml
+    from slipway.errors import BuildError
+
+    with pytest.raises(BuildError) as err:
+        parse_slipway_toml(toml)
+    assert reason in err.value.message

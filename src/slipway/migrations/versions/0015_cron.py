@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('process_type', sa.String(length=63), nullable=False),
     sa.Column('catch_up', sa.String(length=8), nullable=False),
     sa.Column('paused', sa.Boolean(), nullable=False),
+    sa.Column('source', sa.String(length=8), nullable=False, server_default='api'),
     sa.Column('next_run_at', slipway.db.UTCDateTime(), nullable=True),
     sa.Column('created_at', slipway.db.UTCDateTime(), nullable=False),
     sa.Column('updated_at', slipway.db.UTCDateTime(), nullable=False),
