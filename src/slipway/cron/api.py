@@ -33,6 +33,7 @@ def job_out(session: Session, job: CronJob) -> CronJobOut:
     return CronJobOut(name=job.name, schedule=job.schedule, description=sched.describe(), tz=job.tz,
                       command=list(job.command), timeout=job.timeout, concurrency=job.concurrency,
                       retries=job.retries, process_type=job.process_type, catch_up=job.catch_up, paused=job.paused,
+                      source=job.source,
                       next_runs=[t.isoformat() for t in sched.next_runs(utcnow(), NEXT_RUNS)],
                       last_run=run_out(last) if last else None)
 

@@ -47,6 +47,7 @@ class CronJobOut(BaseModel):
     process_type: str
     catch_up: str
     paused: bool
+    source: str = Field(description="api, or repo: declared in the live release's slipway.toml")
     next_runs: list[str] = Field(description="the next 3 times, ISO 8601 in the job's time zone")
     last_run: CronRunOut | None
 

@@ -33,6 +33,7 @@ def test_deploy_applies_and_rollback_restores_repository_jobs(api: Api, make_rep
     assert api.deploy("hello")["status"] == "succeeded"
     second = jobs(api)
     assert set(second) == {"cleanup", "manual"}  # nightly left the repository; the API's job stays
+    assert (second["cleanup"]["source"], second["manual"]["source"]) == ("repo", "api")
     assert second["cleanup"]["schedule"] == "*/10 * * * *"
 
     assert api.deploy("hello", "/rollback", {"version": 1})["status"] == "succeeded"
