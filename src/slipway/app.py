@@ -158,6 +158,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(domains_router)
     app.include_router(doctor_token_router)
     app.include_router(certs_router)
+    from slipway.cron.api import router as cron_router
+
+    app.include_router(cron_router)
     mount_dashboard(app)
     _document_errors(app)
     return app

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(False, description="Mark dashboard cookies Secure even when the request "
                                  "reached Slipway over plain HTTP (behind a TLS-terminating proxy).")
 
+    # scheduled jobs (see slipway/cron)
+    cron_workers: int = Field(2, ge=0, description="Threads per process that run scheduled jobs (0: none).")
+    cron_grace: float = Field(60.0, gt=0, description="Seconds after its time a scheduled run may still start; "
+                              "later, it is recorded as missed (cron.missed).")
+    cron_tick: float = Field(1.0, gt=0, description="Seconds between looks for scheduled times that are due.")
+
     notify_workers: int = Field(4, ge=0, description="Notification delivery threads per process.")
     notify_dispatch_interval: float = Field(1.0, gt=0, description="Seconds between dispatcher runs.")
     notify_timeout: float = Field(10.0, gt=0, description="Seconds one notification send may take.")

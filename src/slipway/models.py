@@ -3,6 +3,7 @@
 from slipway.apps.models import App, EnvVar
 from slipway.audit.models import AuditRecord
 from slipway.auth.models import ApiToken, Invitation, LoginAttempt, Membership, Project, Team, User, WebSession
+from slipway.cron import models as cron_models  # noqa: F401
 from slipway.deploys.models import Deploy, DeployLogLine, Release
 from slipway.domains.models import Domain
 from slipway.events import Event

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 from slipway.audit import service as audit_service
+from slipway.cron import jobs as cron_jobs
 from slipway.db_sqlite import Checkpointer
 from slipway.deploys import pipeline, reconcile
 from slipway.forge import jobs as forge_jobs
@@ -68,6 +69,8 @@ class Background:
 
         tasks.append(Periodic("forge-dispatch", platform.settings.forge_dispatch_interval, forge_dispatch))
         tasks.extend(preview_jobs.periodic(platform))
+        self.cron_worker = cron_jobs.worker(platform, enabled=bool(threads))  # long runs: a pool of their own
+        tasks.extend(cron_jobs.periodic(platform, self.cron_worker))
         self.scheduler = Scheduler(tasks)
         self.checkpointer = Checkpointer(platform.engine)  # SQLite: WAL checkpoints off the request path
 
@@ -88,6 +91,8 @@ class Background:
             self.notify_worker.start()
         if self.side_worker:
             self.side_worker.start()
+        if self.cron_worker:
+            self.cron_worker.start()
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -100,3 +105,5 @@ class Background:
             self.notify_worker.stop()
         if self.side_worker:
             self.side_worker.stop()
+        if self.cron_worker:
+            self.cron_worker.stop()

@@ -145,6 +145,16 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/certs"): AR,  # filtered to the apps the principal can see
     ("GET", "/.well-known/slipway-doctor/{nonce}"): P,  # the doctor's token: an HMAC of the nonce, nothing else
     # observability
+    # scheduled jobs: what runs is the app's code with its env, so changing them is app:deploy like `run`
+    ("GET", "/api/v1/cron/preview"): A,
+    ("GET", "/api/v1/apps/{name}/cron"): AR,
+    ("POST", "/api/v1/apps/{name}/cron"): AD,
+    ("GET", "/api/v1/apps/{name}/cron/{job}"): AR,
+    ("DELETE", "/api/v1/apps/{name}/cron/{job}"): AD,
+    ("POST", "/api/v1/apps/{name}/cron/{job}/pause"): AD,
+    ("POST", "/api/v1/apps/{name}/cron/{job}/resume"): AD,
+    ("POST", "/api/v1/apps/{name}/cron/{job}/run"): AD,
+    ("GET", "/api/v1/apps/{name}/cron/{job}/runs"): AR,
     ("GET", "/api/v1/apps/{name}/metrics"): AR,
     ("GET", "/api/v1/servers/{server}/metrics"): PR,
     ("GET", "/api/v1/apps/{name}/checks"): AR,

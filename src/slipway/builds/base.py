@@ -27,6 +27,7 @@ class BuildResult:
     # the build step the app's own package declares (package.json's `build` script), run after the
     # dependencies unless slipway.toml's [build] command replaces it; not part of the release config
     build_argv: list[str] | None = None
+    cron: dict[str, dict[str, object]] = field(default_factory=dict)  # slipway.toml [cron.<job>]
 
     def to_config(self) -> dict[str, object]:
         return {
@@ -37,6 +38,7 @@ class BuildResult:
             "static_root": str(self.static_root) if self.static_root else None,
             "env": self.env,
             "limits": self.limits,
+            "cron": self.cron,
         }
 
 

@@ -27,6 +27,7 @@ _SCHEMA: dict[str, set[str] | None] = {
     "static": {"root"},  # the folder a static site publishes (checked against the checkout by simple.py)
     "docker": {"dockerfile", "context", "target", "build_args", "build_args_from_env", "cache", "port"},
     "limits": None,  # [limits.<process type>]: memory, memory_reservation, cpus, cpu_reservation
+    "cron": None,  # [cron.<job>]: schedule, command, and the options of `slipway cron add` (cron/repo.py)
 }
 
 
@@ -42,6 +43,7 @@ class AppConfig:
     docker: dict[str, Any] = field(default_factory=dict)  # [docker]: checked by builds/docker.py
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # normalized [limits.<type>]
     static_root: str | None = None  # [static] root: a static site served from this folder of the repository
+    cron: dict[str, dict[str, Any]] = field(default_factory=dict)  # checked [cron.<job>] tables
 
 
 def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfig:
@@ -110,6 +112,9 @@ def parse_slipway_toml(text: str, *, filename: str = "slipway.toml") -> AppConfi
         config.processes[name] = command.strip()
     config.docker = dict(data.get("docker", {}))
     config.limits = _limits(data.get("limits", {}), filename)
+    from slipway.cron.repo import parse_tables
+
+    config.cron = parse_tables(data.get("cron", {}), filename)
     return config
 
 

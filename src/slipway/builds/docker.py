@@ -218,6 +218,7 @@ def _release_config(app_config: AppConfig, source: Path | None, image_id: str, p
         "static_root": None,
         "env": {},
         "limits": app_config.limits,
+        "cron": app_config.cron,
     }
 
 

@@ -96,6 +96,7 @@ def build(ctx: BuildContext, *, detectors: Registry | None = None) -> BuildResul
     result.health_path = config.health_path or DEFAULT_HEALTH_PATH
     result.health_timeout = config.health_timeout
     result.limits = config.limits
+    result.cron = config.cron
 
     if result.static_root is None and "web" not in result.processes and result.build_kind in WEB_HINTS:
         language = LANGUAGE_NAMES.get(result.build_kind, result.build_kind)

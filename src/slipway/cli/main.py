@@ -15,6 +15,7 @@ from slipway import __version__
 from slipway.cli import (
     admin,
     apps,
+    cron,
     deploys,
     domains,
     env,
@@ -38,6 +39,7 @@ app.add_typer(hooks.app, name="hooks", help="An app's webhook (URL, secret, filt
 app.add_typer(team.app, name="team", help="Teams: members, roles, invitations, projects, activity.")
 app.add_typer(admin.app, name="admin", help="Host-side administration (runs on the server, opens the DB).")
 app.add_typer(sshkeys.app, name="ssh-keys", help="SSH keys that may `git push` to your apps.")
+app.add_typer(cron.app, name="cron", help="Scheduled jobs of an app: add, list, runs, run, pause, resume, remove.")
 
 
 def _print_version(value: bool) -> None:

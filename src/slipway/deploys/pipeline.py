@@ -21,6 +21,7 @@ from slipway.builds import service as build_service
 from slipway.builds.base import BuildContext
 from slipway.builds.paths import drop_escaping_links
 from slipway.builds.versions import split_folders
+from slipway.cron import repo as cron_repo
 from slipway.db import transaction, utcnow
 from slipway.deploys import gate, reasons
 from slipway.deploys import service as deploy_service
@@ -468,6 +469,7 @@ class DeployRun:
             instance_service.mark(session, old, "stopping")
             session.execute(update(App).where(App.id == self.app_id)
                             .values(live_release_id=release.id, desired_state="running"))
+            cron_repo.apply(session, session.get(App, self.app_id, populate_existing=True), release.config)
         routing.apply(self.platform)
         self._mark_live(release, watched=bool(new))
 
@@ -504,6 +506,9 @@ class DeployRun:
             instance_service.mark(session, new, "stopping")
             instance_service.mark(session, old, "running")
             session.execute(update(App).where(App.id == self.app_id).values(live_release_id=previous_live))
+            back = session.get(Release, previous_live) if previous_live else None
+            cron_repo.apply(session, session.get(App, self.app_id, populate_existing=True),
+                            back.config if back else {})
         if reapply:
             routing.apply(self.platform)
         self._stop_all(new)

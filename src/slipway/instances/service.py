@@ -179,7 +179,7 @@ def limits_report(platform: Platform, *, app: App, release: Release) -> list[str
 
 
 def run_once(platform: Platform, *, app: App, release: Release, argv: list[str], on_line: LineSink,
-             timeout: float, process_type: str = "run") -> int:
+             timeout: float, process_type: str = "run", instance_id: str | None = None) -> int:
     """A one-off command of the release (a new container or process), with the app's env and limits."""
     runtime = release_runtime(platform, release)
     one_off = getattr(runtime, "run_once", None)
@@ -187,7 +187,7 @@ def run_once(platform: Platform, *, app: App, release: Release, argv: list[str],
         from slipway.errors import Invalid
 
         raise Invalid(f"the {runtime.name} runtime cannot run one-off commands")
-    instance_id = f"{app.name}-{process_type}-v{release.version}-{secrets.token_hex(3)}"
+    instance_id = instance_id or f"{app.name}-{process_type}-v{release.version}-{secrets.token_hex(3)}"
     spec = spec_for(platform, app=app, release=release, process_type=process_type, instance_id=instance_id,
                     port=None, command="")
     return int(one_off(spec, argv, on_line=on_line, timeout=timeout))

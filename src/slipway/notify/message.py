@@ -26,12 +26,14 @@ KNOWN_KINDS = (
     "health.down", "health.recovered", "incident.opened", "incident.resolved",
     "alert.fired", "alert.resolved", "alert.reminder", "alert.escalated", "alert.acknowledged", "notify.test",
     "cert.issued", "cert.renewal_failed", "cert.expiring", "domain.checked",
+    "cron.failed", "cron.timeout", "cron.missed", "cron.skipped",
 )
 
 SEVERITY = {"failed": "error", "crashed": "error", "down": "error", "opened": "error", "fired": "error", "oom": "error",
             "rolled_back": "warning", "cancelled": "warning", "succeeded": "success", "recovered": "success",
             "resolved": "success", "escalated": "error", "reminder": "warning", "issued": "success",
-            "renewal_failed": "error", "expiring": "warning"}
+            "renewal_failed": "error", "expiring": "warning", "timeout": "error", "missed": "warning",
+            "skipped": "warning"}
 
 
 def severity_of(kind: str) -> str:

@@ -269,6 +269,17 @@ class DockerRuntime:
         options = self._options(spec, labels={ONE_OFF: "1"})
         container = self.call("start a one-off container", lambda: self.client.containers.run(
             spec.image, argv, detach=True, name=spec.instance_id, **options))
+        # the output stream blocks while the command prints nothing: a timer kills it at the deadline
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(Exception):
+                container.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
         try:
             stream = self.call("follow the one-off's output", lambda: container.logs(stream=True, follow=True))
             deadline = time.monotonic() + timeout
@@ -278,10 +289,13 @@ class DockerRuntime:
             try:
                 result = self.call("wait for the one-off", lambda: container.wait(timeout=remaining))
             except Unavailable:
+                expired.set()
+            if expired.is_set():
                 on_line(f"[slipway] the command did not finish within {timeout:g} s: killed")
                 return 124
             return int(result.get("StatusCode", 1))
         finally:
+            timer.cancel()
             with contextlib.suppress(SlipwayError):
                 self.call("remove the one-off container", lambda: container.remove(force=True))
 
