@@ -76,7 +76,8 @@ class State:
             return f"waiting for the domain doctor on {self.base} (not run yet)"
         bad = [f for f in self.findings if not f.ok]
         detail = "; ".join(f"{f.message} ({f.fix})" if f.fix else f.message for f in bad) or "failed"
-        return f"the domain doctor fails for {self.base}, no certificate is requested: {detail}"
+        return (f"the domain doctor fails for {self.base}, no certificate is requested: {detail}; the app "
+                f"hosts need a wildcard record *.{self.base} pointing at this server")
 
 
 def _path(settings: Settings) -> Path:

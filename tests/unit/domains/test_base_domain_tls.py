@@ -85,6 +85,7 @@ def test_app_hosts_get_certificates_only_after_the_doctor_passed_for_the_base_do
     assert "alpha.apps.example.com" not in _sites(router)
     listed = _app_host(public_world)
     assert not listed["ok"] and "10.1.2.3" in listed["error"] and "127.0.0.2" in listed["error"]
+    assert "wildcard record *.apps.example.com" in listed["error"]
     # not due again yet: nothing is asked (the recorded finding stays)
     dns_server.set(basetls.probe_name(settings), "A", "127.0.0.2")
     assert not checks.recheck_base_domain(platform, now=now + dt.timedelta(seconds=10))
