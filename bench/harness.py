@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -215,13 +216,13 @@ class Slipway:
     def __init__(self, name: str, **settings: str) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"slipway-bench-{name}-"))
         self.home = self.tmp / "home"
-        self.http_port = free_port()
+        self.http_port, self.https_port = free_port(), free_port()
         self.caddy_admin = str(self.home / "caddy" / "admin.sock")  # Caddy's admin API: a unix socket only
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
         self.env.update({
             "SLIPWAY_HOME": str(self.home), "SLIPWAY_LISTEN": self.api_url.removeprefix("http://"),
-            "SLIPWAY_HTTP_PORT": str(self.http_port), "SLIPWAY_HTTPS_PORT": str(free_port()),
+            "SLIPWAY_HTTP_PORT": str(self.http_port), "SLIPWAY_HTTPS_PORT": str(self.https_port),
             "SLIPWAY_CADDY_ADMIN": self.caddy_admin, "SLIPWAY_PORT_RANGE": free_range(),
             "SLIPWAY_ROUTER": "caddy", "SLIPWAY_URL": self.api_url, "SLIPWAY_LOG_LEVEL": "warning",
             "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
@@ -515,7 +516,8 @@ class PacedLoad:
     request it delays, not just one."""
 
     def __init__(self, port: int, host: str, *, rate: float = 200, connections: int = 8,
-                 timeout: float = 5.0, strict: bool = True) -> None:
+                 timeout: float = 5.0, strict: bool = True, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls  # HTTPS: TLS on each connection (SNI = host), its handshake inside the first request
         self.strict = strict  # True: reuse a connection the server closed anyway, and count that failure
         self.port, self.host, self.rate, self.connections, self.timeout = port, host, rate, connections, timeout
         self.samples: list[Sample] = []
@@ -569,7 +571,8 @@ class PacedLoad:
                     if writer is None:
                         self.opened += 1
                         reader, writer = await asyncio.wait_for(
-                            asyncio.open_connection("127.0.0.1", self.port), self.timeout)
+                            asyncio.open_connection("127.0.0.1", self.port, ssl=self.tls,
+                                                    server_hostname=self.host if self.tls else None), self.timeout)
                     assert reader is not None
                     writer.write(request)
                     status, body = await asyncio.wait_for(_read_response(reader), self.timeout)

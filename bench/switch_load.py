@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class WsProbe:
     port: int
     host: str
     every: float = 0.5
+    tls: ssl.SSLContext | None = None  # wss:// through the HTTPS server
     exchanges: int = 0
     opened: int = 0
     ends: list[tuple[float, str]] = field(default_factory=list)
@@ -63,7 +65,9 @@ class WsProbe:
         while not self._stop.is_set():
             try:
                 sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-                with connect(f"ws://{self.host}:{self.port}/", sock=sock, open_timeout=5) as ws:
+                scheme = "wss" if self.tls else "ws"
+                with connect(f"{scheme}://{self.host}:{self.port}/", sock=sock, open_timeout=5, ssl=self.tls,
+                             server_hostname=self.host if self.tls else None) as ws:
                     self.opened += 1
                     while not self._stop.wait(self.every):
                         ws.send(f"m{self.exchanges}")
@@ -85,17 +89,34 @@ class Traffic:
     ws: WsProbe
 
 
-def start_traffic(sw: Slipway, app: str, *, rate: float, connections: int, strict: bool) -> Traffic:
-    return Traffic(PacedLoad(sw.http_port, sw.host(app), rate=rate, connections=connections, strict=strict).start(),
-                   WsProbe(sw.http_port, sw.host(app)).start())
+@dataclass(frozen=True)
+class Https:
+    """The same traffic over HTTPS too: each app's name served with a certificate, and a client trusting it."""
+    hosts: dict[str, str]  # app → a name the router serves over HTTPS for it
+    trust: ssl.SSLContext
+
+
+def start_traffic(sw: Slipway, host: str, *, rate: float, connections: int, strict: bool,
+                  tls: ssl.SSLContext | None = None) -> Traffic:
+    port = sw.https_port if tls else sw.http_port
+    return Traffic(PacedLoad(port, host, rate=rate, connections=connections, strict=strict, tls=tls).start(),
+                   WsProbe(port, host, tls=tls).start())
 
 
 def run_switches(sw: Slipway, app: str, bystander: str, switch: Callable[[int], int], *, switches: int,
-                 rate: float, connections: int, steady: float, strict: bool) -> dict[str, Any]:
-    """Traffic to both apps; `steady` seconds of baseline; then switch(i) for i in range(switches) (it switches
-    `app` and returns the deploy id). Returns the raw material for figures()."""
-    traffic = {name: start_traffic(sw, name, rate=rate, connections=connections, strict=strict)
+                 rate: float, connections: int, steady: float, strict: bool,
+                 https: Https | None = None) -> dict[str, Any]:
+    """Traffic to both apps (over HTTP, and with `https` over HTTPS as well, at the same rate each); `steady`
+    seconds of baseline; then switch(i) for i in range(switches) (it switches `app` and returns the deploy
+    id). Returns the raw material for figures()."""
+    traffic = {name: start_traffic(sw, sw.host(name), rate=rate, connections=connections, strict=strict)
                for name in (app, bystander)}
+    roles = [("deployed", app), ("bystander", bystander)]
+    if https is not None:
+        for role, name in list(roles):
+            traffic[f"{name} https"] = start_traffic(sw, https.hosts[name], rate=rate, connections=connections,
+                                                     strict=strict, tls=https.trust)
+            roles.append((f"{role} HTTPS", f"{name} https"))
     try:
         time.sleep(2)  # warm-up: connections open, Caddy's upstream pool filled
         steady_from = {name: t.http.mark() for name, t in traffic.items()}
@@ -116,7 +137,7 @@ def run_switches(sw: Slipway, app: str, bystander: str, switch: Callable[[int], 
             t.ws.stop()
     marks = sorted(m for i in deploy_ids for m in sw.step_marks(app, i))
     return {"traffic": traffic, "steady_from": steady_from, "switches_from": switches_from, "marks": marks,
-            "timings": timings, "app": app, "bystander": bystander, "caddy_loads": loads}
+            "timings": timings, "app": app, "bystander": bystander, "caddy_loads": loads, "roles": roles}
 
 
 def caddy_loads(sw: Slipway) -> int:
@@ -137,7 +158,7 @@ def figures(run: dict[str, Any], prefix: str = "") -> tuple[list[dict[str, Any]]
     details: dict[str, Any] = {"switch_seconds": run["timings"], "switches_seen_in_logs": len(switch_times),
                                "caddy_loads": run["caddy_loads"]}
     failed = 0
-    for role, name in (("deployed", run["app"]), ("bystander", run["bystander"])):
+    for role, name in run.get("roles") or [("deployed", run["app"]), ("bystander", run["bystander"])]:
         traffic: Traffic = run["traffic"][name]
         samples = traffic.http.samples
         steady = samples[run["steady_from"][name]:run["switches_from"][name]]
@@ -154,7 +175,7 @@ def figures(run: dict[str, Any], prefix: str = "") -> tuple[list[dict[str, Any]]
             by_step[step].append(x.latency * 1000)
         p99_by_step = {k: round(percentile(v, 99), 1) for k, v in by_step.items()}
         ws = traffic.ws
-        ws_met = (not ws.ends) if role == "bystander" else None
+        ws_met = (not ws.ends) if role.startswith("bystander") else None
         rows += [
             row(f"{prefix}{role} app: failed requests (all phases)", app_failed, "req", target="== 0",
                 met=app_failed == 0),
@@ -166,7 +187,7 @@ def figures(run: dict[str, Any], prefix: str = "") -> tuple[list[dict[str, Any]]
                 target="<= 2x steady max", met=max_ratio <= 2.0, baseline=s["max_ms"],  # type: ignore[arg-type]
                 ratio=max_ratio),
             row(f"{prefix}{role} app: WebSocket ends", len(ws.ends), "ends",
-                target="== 0" if role == "bystander" else "(one per old instance stopped)", met=ws_met),
+                target="== 0" if ws_met is not None else "(one per old instance stopped)", met=ws_met),
         ]
         details[role] = {"app": name, "steady": s, "during": d, "around_switches": a,
                          "reopened": traffic.http.reopened, "reconnects": traffic.http.reconnects,

@@ -11,17 +11,29 @@ Load: PacedLoad (harness.py), an asyncio HTTP/1.1 keep-alive client sending a fi
 connections per app and recording every request; latency is counted from each request's scheduled send time.
 Exits 1 if any request failed.
 
+HTTPS (the default; --no-https to leave it out): each app also gets a custom domain (`<app>.https.test`) with
+a certificate of a CA made for the run, uploaded with `slipway certs upload` (SLIPWAY_ACME_CA_ROOT trusts
+that CA); the same no-retry clients and a wss:// WebSocket run over HTTPS through Slipway's Caddy, at the same
+rate, beside the HTTP ones, and every figure is reported for both. Uploading (not ACME) keeps a CA out of the
+measured run; the switch reaches both servers through the same slot files.
+
 Usage: .venv/bin/python bench/zero_downtime.py [--rate 200] [--connections 8] [--steady 10] [--switches 20]
-       [--lenient] [--stdlib-app]
+       [--lenient] [--stdlib-app] [--no-https]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import socket
+import ssl
 import sys
+import tempfile
+from pathlib import Path
 
-from harness import Repo, app_files, platform, report
-from switch_load import figures, run_switches
+import tls_cert
+from harness import Repo, Slipway, app_files, platform, report
+from switch_load import Https, figures, run_switches
 
 APP, BYSTANDER = "steady", "bystander"
 
@@ -37,9 +49,19 @@ def main() -> int:
     parser.add_argument("--lenient", action="store_true",
                         help="client behaves like a forgiving HTTP library: replace idle connections the server "
                              "closed, retry a GET once when its kept-alive connection closed unanswered (counted)")
+    parser.add_argument("--no-https", action="store_true", help="measure over HTTP only")
     args = parser.parse_args()
+    certs = Path(tempfile.mkdtemp(prefix="slipway-bench-ca-"))
+    try:
+        return run(args, certs)
+    finally:
+        shutil.rmtree(certs, ignore_errors=True)
 
-    with platform("zero-downtime") as sw:
+
+def run(args: argparse.Namespace, certs: Path) -> int:
+    hosts = {name: f"{name}.https.test" for name in (APP, BYSTANDER)}
+    ca_file, files = tls_cert.make_for_upload(certs, tuple(hosts.values()))
+    with platform("zero-downtime", acme_ca_root=str(ca_file)) as sw:
         repos = {}
         for name in (APP, BYSTANDER):
             repos[name] = Repo(sw.tmp / f"repo-{name}", app_files("1", fast=not args.stdlib_app))
@@ -52,13 +74,34 @@ def main() -> int:
             repos[APP].commit({"version.txt": f"{number + 2}\n"}, f"v{number + 2}")
             return int(sw.cli_json("deploy", APP)["id"])
 
-        run = run_switches(sw, APP, BYSTANDER, switch, switches=args.switches, rate=args.rate,
-                           connections=args.connections, steady=args.steady, strict=not args.lenient)
+        https = None if args.no_https else serve_over_https(sw, hosts, files, ca_file)
+        result = run_switches(sw, APP, BYSTANDER, switch, switches=args.switches, rate=args.rate,
+                              connections=args.connections, steady=args.steady, strict=not args.lenient,
+                              https=https)
 
-    rows, details, failed = figures(run)
+    rows, details, failed = figures(result)
     report("zero_downtime", rows, {**details, "rate_per_app": args.rate, "connections_per_app": args.connections,
                                    "client": "lenient" if args.lenient else "strict (no retry, no reconnect)"})
     return 1 if failed else 0
+
+
+
+def serve_over_https(sw: Slipway, hosts: dict[str, str], files: dict[str, tuple[Path, Path]],
+                     ca_file: Path) -> Https:
+    """Each app's custom domain with its uploaded certificate, checked to answer over HTTPS before measuring
+    (adding a domain reloads Caddy: done before any traffic starts)."""
+    trust = ssl.create_default_context(cafile=str(ca_file))
+    for app, host in hosts.items():
+        sw.cli_json("domains", "add", app, host)  # the doctor fails (no DNS): the uploaded certificate serves it
+        cert, key = files[host]
+        sw.cli_json("certs", "upload", app, host, "--cert", str(cert), "--key", str(key))
+        with socket.create_connection(("127.0.0.1", sw.https_port), timeout=10) as raw, \
+                trust.wrap_socket(raw, server_hostname=host) as tls:  # verifies the chain and the name
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            status = tls.recv(64).split(b"\r\n", 1)[0]
+        if b" 200 " not in status + b" ":
+            raise RuntimeError(f"https://{host}/ answered {status!r}")
+    return Https(hosts=hosts, trust=trust)
 
 
 if __name__ == "__main__":

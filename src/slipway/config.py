@@ -120,8 +120,9 @@ class Settings(BaseSettings):
                               "slipway.<base_domain>).")
     dashboard_domain: str = Field("", description="A public name for the dashboard, served over HTTPS with its "
                                   "own certificate.")
-    tls_base_domain: bool = Field(False, description="Serve <app>.<base_domain> over HTTPS too (a certificate "
-                                  "per host, HTTP-01): only when the base domain is public.")
+    tls_base_domain: str = Field("auto", description="Serve <app>.<base_domain> over HTTPS too (a certificate "
+                                 "per host, HTTP-01): auto = when the base domain is a public DNS name; true or "
+                                 "false to decide. Asked of the CA only once the doctor passed for the base domain.")
     doctor_http_timeout: float = Field(5.0, gt=0, description="Seconds the doctor's fetch over port 80 may take.")
     cert_check_interval: float = Field(3600.0, gt=0, description="Seconds between reads of the served certificates.")
 
@@ -168,6 +169,17 @@ class Settings(BaseSettings):
 
             socket_path(value)  # ValueError: a TCP address, a relative path, a path too long for a socket
         return value
+
+    @field_validator("tls_base_domain", mode="before")
+    @classmethod
+    def _tls_mode(cls, value: object) -> str:
+        """auto | true | false (booleans and the usual spellings of them accepted)."""
+        text = str(value).strip().lower()
+        for mode, spellings in (("auto", ("auto", "")), ("true", ("true", "1", "yes", "on")),
+                                ("false", ("false", "0", "no", "off"))):
+            if text in spellings:
+                return mode
+        raise ValueError(f"SLIPWAY_TLS_BASE_DOMAIN must be auto, true or false, not {value!r}")
 
     @field_validator("listen")
     @classmethod

@@ -53,6 +53,7 @@ class Background:
 
             def recheck_domains() -> None:  # failing domains, with backoff: fixed DNS gets its certificate
                 checks.recheck_failing(platform)
+                checks.recheck_base_domain(platform)  # app hosts' certificates wait for its first pass
 
             tasks.append(Periodic("check-certificates", 30.0, check_certificates))
             tasks.append(Periodic("recheck-domains", 30.0, recheck_domains))

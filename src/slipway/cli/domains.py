@@ -106,13 +106,21 @@ def list_certs(json_out: bool = JSON) -> None:
     data = Client().get("/certs")
     if json_out:
         return emit_json(data)
-    rows = [{**c, "state": "http only" if c["expected"] == "none" else "ok" if c["ok"] else "ERROR",
+    rows = [{**c, "state": _state(c),
              "expires": (c.get("not_after") or "")[:10],
              "days": "" if c.get("days_left") is None else str(c["days_left"]), "app": c.get("app") or "",
              "issuer": c.get("issuer") or "", "error": c.get("error") or ""} for c in data]
     table(rows, [("hostname", "HOSTNAME"), ("kind", "KIND"), ("app", "APP"), ("state", "STATE"), ("issuer", "ISSUER"),
                  ("expires", "EXPIRES"), ("days", "DAYS LEFT"), ("error", "ERROR")],
           empty="no hostname is served over HTTPS yet")
+
+
+def _state(cert: dict[str, Any]) -> str:
+    if cert["expected"] == "none":
+        return "http only"
+    if cert["expected"] == "pending":  # the base domain's doctor has not passed: no certificate asked yet
+        return "WAITING"
+    return "ok" if cert["ok"] else "ERROR"
 
 
 @certs.command("upload")

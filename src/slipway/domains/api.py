@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from slipway.apps import service as app_service
 from slipway.apps.models import App
+from slipway.config import Settings
 from slipway.db import transaction
-from slipway.domains import certs, checks, doctor, names, service, upload
+from slipway.domains import basetls, certs, checks, doctor, names, service, upload
 from slipway.domains.checks import add_and_check
 from slipway.domains.models import Domain
 from slipway.domains.routes import expects_certificate, served
@@ -156,19 +157,30 @@ def list_certs(platform: PlatformDep, _: CurrentPrincipal, access: AccessDep) ->
             (d.name, visible[d.app_id].name, "domain", expects_certificate(d),
                    upload.fingerprint_of(platform.box, d))
                   for d in service.every(session) if d.app_id in visible]
-        wanted += [(routing.host_for(settings, a), a.name, "app", "acme" if settings.tls_base_domain else "none",
-                    None) for a in visible.values()]
+        wanted += [(routing.host_for(settings, a), a.name, "app", _app_hosts_expect(settings), None)
+                   for a in visible.values()]
     if settings.dashboard_domain:
         wanted.append((settings.dashboard_domain.lower(), None, "dashboard", "acme", None))
     now = dt.datetime.now(dt.UTC)
+    blocker = basetls.load(settings).failure()
     with ThreadPoolExecutor(max_workers=8) as pool:  # one TLS handshake per name, a few at a time
-        return list(pool.map(lambda w: _served_out(settings.https_port, now, *w), sorted(wanted, key=lambda w: w[0])))
+        return list(pool.map(lambda w: _served_out(settings.https_port, now, *w, blocker=blocker),
+                             sorted(wanted, key=lambda w: w[0])))
+
+
+def _app_hosts_expect(settings: Settings) -> str:
+    """acme (certificates requested) | pending (wanted, the base domain's doctor has not passed) | none."""
+    if not basetls.wanted(settings):
+        return "none"
+    return "acme" if basetls.load(settings).passed else "pending"
 
 
 def _served_out(port: int, now: dt.datetime, hostname: str, app_name: str | None, kind: str, expected: str,
-                fingerprint: str | None) -> ServedCertOut:
+                fingerprint: str | None, *, blocker: str | None = None) -> ServedCertOut:
     if expected == "none":  # HTTP only (no certificate expected): nothing to read
         return ServedCertOut(hostname=hostname, app=app_name, kind=kind, expected=expected, ok=True)
+    if expected == "pending":  # wanted, but nothing is asked of the CA until the base domain's doctor passes
+        return ServedCertOut(hostname=hostname, app=app_name, kind=kind, expected=expected, ok=False, error=blocker)
     served = certs.fetch("127.0.0.1", port, hostname)
     error = certs.judge(served, now=now, expected_fingerprint=fingerprint)
     cert = served.cert

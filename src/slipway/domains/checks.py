@@ -9,7 +9,7 @@ import logging
 from slipway.apps import service as app_service
 from slipway.apps.models import App
 from slipway.db import transaction, utcnow
-from slipway.domains import certs, doctor, service
+from slipway.domains import basetls, certs, doctor, service
 from slipway.platform import Platform
 from slipway.routing import service as routing
 
@@ -54,6 +54,15 @@ def recheck_failing(platform: Platform, *, now: dt.datetime | None = None) -> in
         except Exception:  # one bad name must not stop the others; the next round tries again
             log.exception("the domain doctor failed on %s", name)
     return len(due)
+
+
+def recheck_base_domain(platform: Platform, *, now: dt.datetime | None = None) -> bool:
+    """The periodic job for the app hosts: the doctor on a probe name under the base domain until it passes
+    once; then the routes are applied again, and only then does Caddy ask the CA for the app hosts."""
+    if not basetls.check(platform.settings, now=now):
+        return False
+    routing.apply(platform)
+    return True
 
 
 def add_and_check(platform: Platform, app_name: str, raw: str, *, redirect_from: str | None = None,

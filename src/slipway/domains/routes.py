@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from slipway.config import Settings
 from slipway.crypto import Box
-from slipway.domains import service
+from slipway.domains import basetls, service
 from slipway.domains.models import Domain
 from slipway.routing.base import Route, Upstream
 from slipway.routing.tls import Site, TlsPlan, Uploaded
@@ -51,7 +51,7 @@ def extend(session: Session, settings: Settings, box: Box,
     if settings.dashboard_domain:
         routes.append(Route(host=settings.dashboard_domain.lower(), upstreams=(Upstream(settings.listen),)))
         sites.append(Site(host=settings.dashboard_domain.lower(), certificate="acme", https_redirect=True))
-    if settings.tls_base_domain:
+    if basetls.ready(settings):  # wanted, and the doctor passed for the base domain once
         sites += [Site(host=r.host, certificate="acme") for r in app_routes.values()]
     return routes, plan(settings, sites, uploaded)
 

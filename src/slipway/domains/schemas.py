@@ -67,7 +67,7 @@ class ServedCertOut(BaseModel):
     hostname: str
     app: str | None = None
     kind: str  # app | domain | dashboard
-    expected: str  # acme | uploaded | none
+    expected: str  # acme | uploaded | pending (app hosts: the base domain's doctor has not passed) | none
     ok: bool
     issuer: str | None = None
     subject: str | None = None

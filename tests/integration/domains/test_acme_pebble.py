@@ -4,15 +4,20 @@ that both Pebble and the domain doctor ask. The app is reached over HTTPS with c
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from slipway.config import Settings
+from slipway.domains import basetls
 from tests.integration.hosts import Host, running_host
 from tests.pebble import Pebble, available, running_pebble
 
@@ -194,3 +199,46 @@ def test_an_uploaded_certificate_and_the_app_hosts_are_served_over_https(host: H
     root = pebble.root_pem()
     own_host = wait_for(lambda: (r := curl(host, "hello.apps.test", "/app", cacert=root)).returncode == 0 and r, 90)
     assert json.loads(own_host.stdout.rsplit("\n", 1)[0])["proto"] == "https"
+    # asked of the CA only after the doctor passed for a name under the base domain (the wildcard's answer)
+    [app_host] = [c for c in host.cli_json("certs", "list") if c["hostname"] == "hello.apps.test"]
+    assert app_host["expected"] == "acme" and app_host["ok"], app_host
+    state = basetls.load(host.settings.model_copy(update={"base_domain": "apps.test"}))
+    assert state.passed and {f.check for f in state.findings} >= {"dns", "http"}, state
+
+
+def test_a_lost_certificate_is_noticed_by_the_periodic_check(host: Host, pebble: Pebble, make_repo) -> None:  # type: ignore[no-untyped-def]
+    """Caddy's storage loses the certificate and Caddy restarts while the CA cannot validate the name any more
+    (its DNS now points elsewhere): Caddy serves nothing for the name, and the periodic read of the served
+    certificates (no command run) marks the domain in error and emits cert.renewal_failed."""
+    host.server(SLIPWAY_CERT_CHECK_INTERVAL="1")  # every round of the 30 s task reads every name again
+    host.login()
+    repo = make_repo(files={"app.py": HEADERS_APP, "requirements.txt": "", "Procfile": "web: python app.py\n"})
+    host.cli_json("apps", "create", "hello", "--git", repo.url, "--branch", "main")
+    host.cli("deploy", "hello")
+    assert host.cli_json("domains", "add", "hello", "lost.test")["dns_status"] == "ok"
+    root = pebble.root_pem()
+    wait_for(lambda: curl(host, "lost.test", "/", cacert=root).returncode == 0, 90)
+    wait_for(lambda: _lost_test(host)["certificate"]["served"], 45, 1.0)
+
+    pebble.set_a("lost.test", "10.9.9.9")  # the CA's HTTP-01 validation can no longer reach this server
+    caddy_dir = host.settings.caddy_admin_socket.parent
+    stored = [p for p in caddy_dir.rglob("lost.test") if p.is_dir() and "certificates" in p.parts]
+    assert stored, sorted(str(p) for p in caddy_dir.rglob("*"))
+    for directory in stored:
+        shutil.rmtree(directory)
+    os.kill(int((caddy_dir / "caddy.pid").read_text()), signal.SIGKILL)  # the router restarts it (5 s check)
+    wait_for(lambda: curl(host, "lost.test", "/", cacert=root).returncode != 0, 60)
+
+    broken = wait_for(lambda: (d := _lost_test(host))["certificate"]["last_error"] and d, 90, 2.0)
+    assert not broken["certificate"]["served"]
+    activity = httpx.get(f"{host.settings.api_url}/api/v1/apps/hello/activity", timeout=10,
+                         headers={"Authorization": f"Bearer {host.env['SLIPWAY_TOKEN']}"}).json()
+    failed = [a for a in activity if a["action"] == "cert.renewal_failed"]
+    assert len(failed) == 1, activity
+    [listed] = [c for c in host.cli_json("certs", "list") if c["hostname"] == "lost.test"]
+    assert not listed["ok"] and listed["error"]
+
+
+def _lost_test(host: Host) -> dict[str, Any]:
+    [domain] = [d for d in host.cli_json("domains", "list", "hello") if d["name"] == "lost.test"]
+    return domain
