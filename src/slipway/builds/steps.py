@@ -46,6 +46,18 @@ def build_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 _ERROR_LINE_RE = re.compile(r"\berror\b|ERR!|^fatal:", re.IGNORECASE)
 KEY_LINES = 8
+# the tool's own prefix on an error line (`npm error`, `npm ERR!`, pip's `ERROR:`), to judge what follows it
+_ERROR_PREFIX_RE = re.compile(r"^\s*(?:npm\s+(?:error|ERR!)|ERROR:|error:|fatal:)\s*", re.IGNORECASE)
+
+
+def cause(key_lines: Sequence[str]) -> str:
+    """The error line that says what went wrong: npm starts with `npm error code EUSAGE` and an empty
+    `npm error`, and gives the cause a line or two later, so headers of fewer than three words are passed over."""
+    lines = [line.strip() for line in key_lines if line.strip()]
+    for line in lines:
+        if len(_ERROR_PREFIX_RE.sub("", line).split()) >= 3:
+            return line
+    return lines[0] if lines else ""
 
 
 def run(ctx: BuildContext, args: Sequence[str | Path], *, what: str, cwd: Path,
@@ -75,8 +87,8 @@ def run(ctx: BuildContext, args: Sequence[str | Path], *, what: str, cwd: Path,
                                 detail={"tail": result.tail})
     if not result.ok:
         # one line: the first error-looking line is the cause; the output goes to the deploy's log tail
-        cause = next((line.strip() for line in key_lines), "")
-        raise errors.BuildError(f"{what} failed (exit status {result.returncode})" + (f": {cause}" if cause else ""),
+        why = cause(key_lines)
+        raise errors.BuildError(f"{what} failed (exit status {result.returncode})" + (f": {why}" if why else ""),
                                 detail={"tail": result.tail, "errors": key_lines})
     return result
 
