@@ -34,7 +34,8 @@ class DeployLog:
         return self._redactor(text)
 
     def __call__(self, line: str) -> None:
-        line = self.scrub(line)
+        # PostgreSQL's text cannot hold NUL: an app printing one must not make the deploy's log write fail
+        line = self.scrub(line).replace("\x00", "\ufffd")
         with self._lock:
             self._pending.append((utcnow(), line))
             due = len(self._pending) >= self._batch or time.monotonic() - self._last_flush >= self._flush_every
